@@ -1,0 +1,42 @@
+"""Runtime settings, read once from the environment (prefix ``DISPATCH_``) and passed in.
+
+Nothing reads the environment at import time: call :func:`load_settings` at the edge
+(CLI, API start-up, tests) and hand the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class Settings(BaseSettings):
+    """Where data lives and the physical constants of travel-time estimates."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", frozen=True)
+
+    data_dir: Path = Field(REPO_DATA_DIR, description="Embedded defaults (boundaries, recipes).")
+    cache_dir: Path = Field(
+        Path(platformdirs.user_cache_dir("shaoguan-dispatch")),
+        description="Built networks and compiled arrays are cached here.",
+    )
+    snap_max_m: float = Field(2000.0, gt=0, description="Farther than this from a road is an error.")
+    offroad_speed_kph: float = Field(
+        15.0, gt=0, description="Speed of the leg between a point and its snapped road position."
+    )
+    estimate_detour_factor: float = Field(
+        1.35, ge=1.0, description="Road distance / great-circle distance outside the network."
+    )
+    estimate_speed_kph: float = Field(
+        65.0, gt=0, description="Mean speed of trips estimated outside the network."
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
