@@ -44,3 +44,22 @@ class DataError(DispatchEngineError):
     """Embedded or configured data (boundaries, network, recipe) is missing or corrupt."""
 
     code = "data_error"
+
+
+class NotFoundError(DispatchEngineError):
+    """A record named by the caller (claim number, ticket, payment id) does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(DispatchEngineError):
+    """The request contradicts stored state: an illegal state transition, or an
+    idempotency key reused with a different body."""
+
+    code = "conflict"
+
+
+class ExternalServiceError(DispatchEngineError):
+    """A service outside the core (SMTP server, SMS gateway) failed; retrying may help."""
+
+    code = "external_service"

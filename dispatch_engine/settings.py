@@ -25,6 +25,14 @@ class Settings(BaseSettings):
         Path(platformdirs.user_cache_dir("shaoguan-dispatch")),
         description="Built networks and compiled arrays are cached here.",
     )
+    network: str = Field(
+        "embedded",
+        description="'embedded' (the synthetic Shaoguan default) or the path of a compiled .npz.",
+    )
+    fleet_file: Path | None = Field(None, description="Fleet YAML; default data/fleet/shaoguan.yaml.")
+    repair_shops_file: Path | None = Field(
+        None, description="Designated repair shops YAML; default data/rescue/repair_shops.yaml."
+    )
     snap_max_m: float = Field(2000.0, gt=0, description="Farther than this from a road is an error.")
     offroad_speed_kph: float = Field(
         15.0, gt=0, description="Speed of the leg between a point and its snapped road position."
@@ -40,3 +48,13 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides winning."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def fleet_path(settings: Settings) -> Path:
+    """The fleet file the settings select."""
+    return settings.fleet_file or settings.data_dir / "fleet" / "shaoguan.yaml"
+
+
+def repair_shops_path(settings: Settings) -> Path:
+    """The designated repair shops file the settings select."""
+    return settings.repair_shops_file or settings.data_dir / "rescue" / "repair_shops.yaml"

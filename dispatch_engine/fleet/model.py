@@ -314,10 +314,15 @@ class Fleet:
         return None if partner_id is None else self._vehicles_by_id[partner_id]
 
     def available(
-        self, kind: VehicleKind, skills: Iterable[str], at: datetime
+        self,
+        kind: VehicleKind,
+        skills: Iterable[str],
+        at: datetime,
+        *,
+        statuses: frozenset[VehicleStatus] = frozenset({VehicleStatus.AVAILABLE}),
     ) -> tuple[Vehicle, ...]:
-        """Dispatch candidates: status ``available``, of ``kind``, with every one of ``skills``,
-        and on shift at the aware datetime ``at``; in id order.
+        """Dispatch candidates: status in ``statuses`` (default ``available``), of ``kind``,
+        with every one of ``skills``, and on shift at the aware datetime ``at``; in id order.
 
         Raises
         ------
@@ -330,7 +335,7 @@ class Fleet:
             vehicle
             for vehicle in self.vehicles
             if vehicle.kind == kind
-            and vehicle.status == VehicleStatus.AVAILABLE
+            and vehicle.status in statuses
             and needed <= vehicle.skills
             and any(shift.covers_second(second) for shift in vehicle.shifts)
         )

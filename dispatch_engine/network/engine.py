@@ -182,6 +182,11 @@ class RoadEngine:
         points = as_points(lat, lon)
         return self.snapper.snap(points.lat, points.lon)
 
+    def locate_where_possible(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, Snapped]:
+        """Snap the points near a road; returns (found mask, the snapped ones in order)."""
+        points = as_points(lat, lon)
+        return self.snapper.snap_where_possible(points.lat, points.lon)
+
     # -- queries ---------------------------------------------------------------------
 
     def many_to_one(self, origins: Snapped, destination: Snapped, *, cutoff_s: float | None = None) -> np.ndarray:

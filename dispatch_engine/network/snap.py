@@ -87,24 +87,31 @@ class Snapper:
         """Snap WGS-84 points; raises ``OffNetworkError`` naming the first point too far away."""
         lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-        x, y = self._to_metres.transform(lon, lat)
-        points = shapely.points(x, y)
-        (point_idx, seg_idx), dist_m = self._tree.query_nearest(
-            points, max_distance=self.snap_max_m, return_distance=True, all_matches=False
-        )
-        found = np.full(lat.size, -1, dtype=np.int64)
-        found[point_idx] = seg_idx
-        offroad_m = np.full(lat.size, np.inf)
-        offroad_m[point_idx] = dist_m
-        if (found < 0).any():
-            i = int(np.flatnonzero(found < 0)[0])
+        found, snapped = self.snap_where_possible(lat, lon)
+        if not found.all():
+            i = int(np.flatnonzero(~found)[0])
             raise OffNetworkError(
                 f"point {lat[i]:.5f},{lon[i]:.5f} is more than {self.snap_max_m:.0f} m from any "
                 f"road of the network '{self.network.meta.get('name', 'unnamed')}'",
                 field="location",
             )
-        fraction = shapely.line_locate_point(self._segments[found], points, normalized=True)
-        return self._place(lat, lon, found, fraction, offroad_m)
+        return snapped
+
+    def snap_where_possible(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, Snapped]:
+        """Snap the points within ``snap_max_m`` of a road; returns (found mask, those points)."""
+        lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        x, y = self._to_metres.transform(lon, lat)
+        points = shapely.points(x, y)
+        (point_idx, seg_idx), dist_m = self._tree.query_nearest(
+            points, max_distance=self.snap_max_m, return_distance=True, all_matches=False
+        )
+        found = np.zeros(lat.size, dtype=bool)
+        found[point_idx] = True
+        order = np.argsort(point_idx, kind="stable")
+        point_idx, seg_idx, dist_m = point_idx[order], seg_idx[order], dist_m[order]
+        fraction = shapely.line_locate_point(self._segments[seg_idx], points[point_idx], normalized=True)
+        return found, self._place(lat[point_idx], lon[point_idx], seg_idx, fraction, dist_m)
 
     def _place(
         self, lat: np.ndarray, lon: np.ndarray, seg: np.ndarray, t: np.ndarray, offroad_m: np.ndarray

@@ -1,0 +1,1 @@
+"""Dispatch (SPEC §5): ranking, surge assignment, lifecycle and escalation."""

@@ -1,0 +1,96 @@
+"""Road rescue: where a tow truck takes the car (SPEC §5).
+
+Towing inside Guangdong is free (省内无偿拖车) to the nearest designated repair shop by
+road time; an owner who names another destination is towed there, outside the free
+promise. Outside Guangdong the partner network's local rules apply, so no free tow is
+planned here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dispatch_engine.errors import DataError, InvalidInputError
+from dispatch_engine.geo.zones import ZoneResult
+from dispatch_engine.network.router import Router
+
+FREE_TOW_ZONES = frozenset({"shaoguan", "guangdong"})
+
+
+class _ShopIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    name: str
+    district: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class _ShopsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    shops: list[_ShopIn] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class RepairShop:
+    id: str
+    name: str
+    district: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class TowPlan:
+    """Where the tow goes, how far, and whether it is the free Guangdong tow."""
+
+    destination: str
+    lat: float
+    lon: float
+    seconds: float
+    meters: float
+    estimate: bool
+    free: bool
+    reason: str
+
+
+def load_repair_shops(path: Path) -> tuple[RepairShop, ...]:
+    """Read the designated shops; a bad file names the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot read repair shops {path}: {exc}") from None
+    try:
+        parsed = _ShopsIn.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInputError(f"{path.name}: {first['msg']}",
+                                field=".".join(str(p) for p in first["loc"])) from None
+    return tuple(RepairShop(**s.model_dump()) for s in parsed.shops)
+
+
+def plan_tow(router: Router, zone: ZoneResult, shops: tuple[RepairShop, ...], *,
+             owner_destination: tuple[str, float, float] | None = None) -> TowPlan | None:
+    """The tow destination for an incident at ``zone.lat, zone.lon``.
+
+    ``owner_destination`` is (name, lat, lon) when the owner names one. Returns None
+    outside Guangdong without an owner's destination (nothing to plan here).
+    """
+    origin = (zone.lat, zone.lon)
+    if owner_destination is not None:
+        name, lat, lon = owner_destination
+        route = router.route(origin, (lat, lon))
+        return TowPlan(name, lat, lon, route.seconds, route.meters, route.estimate, False,
+                       "destination named by the owner: not the free tow")
+    if zone.zone not in FREE_TOW_ZONES:
+        return None
+    seconds, _ = router.one_to_many(origin, np.array([s.lat for s in shops]), np.array([s.lon for s in shops]))
+    shop = shops[int(np.argmin(seconds))]
+    route = router.route(origin, (shop.lat, shop.lon))
+    return TowPlan(shop.name, shop.lat, shop.lon, route.seconds, route.meters, route.estimate, True,
+                   "free tow inside Guangdong to the nearest designated repair shop")

@@ -1,0 +1,281 @@
+"""The dispatcher: one incident, a surge, lifecycle events, escalations.
+
+Pure Python over injected parts (store, router, zone classifier, clock). Every
+decision is made and stored under one lock, so concurrent callers never see a
+vehicle as free after it was given to someone else (a vehicle is never double-booked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+
+from dispatch_engine.dispatch import escalation, lifecycle
+from dispatch_engine.dispatch.model import (
+    Assignment,
+    AssignmentStatus,
+    Escalation,
+    EscalationKind,
+    Event,
+    EventType,
+    Incident,
+    IncidentRequest,
+    IncidentStatus,
+    TOW_KINDS,
+)
+from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
+from dispatch_engine.dispatch.ports import Clock, DispatchStore
+from dispatch_engine.dispatch.rank import Candidate, FleetLocator, LocatedFleet, eta_matrix, rank
+from dispatch_engine.dispatch.surge import SurgeProblem, assign_greedy, assign_jointly
+from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
+from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
+from dispatch_engine.geo.zones import ZONE_GUARANTEES, ZoneClassifier, require_service_area
+from dispatch_engine.network.router import Router
+
+# A vehicle driving back to base after a job is free to take the next one.
+DISPATCHABLE = frozenset({VehicleStatus.AVAILABLE, VehicleStatus.RETURNING})
+
+
+@dataclass(frozen=True)
+class SurgeReport:
+    """What a joint assignment did, and what greedy nearest-first would have done."""
+
+    incidents: int
+    assigned: int
+    met: int
+    met_injury: int
+    greedy_met: int
+    greedy_met_injury: int
+    wall_s: float
+
+
+class Dispatcher:
+    """Assigns vehicles to incidents and follows them to the end."""
+
+    def __init__(self, *, store: DispatchStore, router: Router, classifier: ZoneClassifier, clock: Clock,
+                 repair_shops: tuple[RepairShop, ...] = ()) -> None:
+        self.store = store
+        self.repair_shops = repair_shops
+        self.router = router
+        self.classifier = classifier
+        self.clock = clock
+        self.locator = FleetLocator(router)
+        self._lock = threading.RLock()
+
+    # -- one incident ------------------------------------------------------------------
+
+    def open_incident(self, request: IncidentRequest) -> Incident:
+        """Zone and deadlines for a report (no vehicle yet); outside the area is an error."""
+        if request.reported_at.tzinfo is None:
+            raise InvalidInputError("reported_at must carry a timezone", field="reported_at")
+        if not request.needs:
+            raise InvalidInputError("at least one vehicle kind is needed", field="needs")
+        zone = require_service_area(self.classifier.classify(request.lat, request.lon))
+        guarantee = ZONE_GUARANTEES[zone.zone]
+        assert guarantee.call_minutes is not None and guarantee.arrival_minutes is not None
+        needs_tow = TOW_KINDS.intersection(request.needs) and (self.repair_shops or request.tow_destination)
+        tow = plan_tow(self.router, zone, self.repair_shops, owner_destination=request.tow_destination) \
+            if needs_tow else None
+        return Incident(
+            request=request,
+            zone=zone,
+            call_due_at=request.reported_at + timedelta(minutes=guarantee.call_minutes),
+            arrival_due_at=request.reported_at + timedelta(minutes=guarantee.arrival_minutes),
+            tow=tow,
+        )
+
+    def dispatch(self, request: IncidentRequest) -> Incident:
+        """Open an incident and send the best available vehicle of each needed kind."""
+        incident = self.open_incident(request)
+        with self._lock:
+            if self.store.get_incident(request.id) is not None:
+                raise ConflictError(f"incident {request.id} already exists", field="id")
+            incident = self._fill(incident)
+            self.store.save_incident(incident)
+        return incident
+
+    def _fill(self, incident: Incident, *, prefer: str | None = None) -> Incident:
+        """Assign every missing kind; ``prefer`` (an A/B partner) goes first when free."""
+        now = self.clock.now()
+        fleet = self.store.fleet()
+        located = self.locator.locate(fleet.vehicles)
+        excluded = {a.vehicle_id for a in incident.assignments}
+        req = incident.request
+        for kind in incident.missing_kinds():
+            free = [v for v in fleet.available(kind, req.skills, now, statuses=DISPATCHABLE) if v.id not in excluded]
+            preferred = [v for v in free if v.id == prefer]
+            candidates = rank(self.router, located, preferred or free, req.lat, req.lon)
+            if not candidates and preferred:
+                candidates = rank(self.router, located, free, req.lat, req.lon)
+            if not candidates:
+                incident = _escalate(incident, Escalation(
+                    incident.id, EscalationKind.NO_VEHICLE, now, f"no {kind} available with skills "
+                    f"{sorted(req.skills) or 'none'} on shift"))
+                continue
+            assignment = self._assignment(incident, candidates[0], located, now)
+            incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
+            risk = escalation.at_assignment(incident, assignment)
+            if risk is not None:
+                incident = _escalate(incident, risk)
+            fleet = self._set_status(fleet, candidates[0].vehicle, VehicleStatus.EN_ROUTE)
+        return lifecycle.settle_status(incident)
+
+    def _assignment(self, incident: Incident, best: Candidate, located: LocatedFleet, now) -> Assignment:
+        req = incident.request
+        sub = located.subset([best.vehicle])
+        if best.estimate:
+            distance_m = float(self.router.fallback.meters(sub.points, self.router.fallback.locate(req.lat, req.lon))[0, 0])
+        else:
+            distance_m = self.router.road.route(sub.snapped, self.router.road.locate(req.lat, req.lon)).meters
+        arrives = now + timedelta(seconds=best.eta_s)
+        return Assignment(
+            vehicle_id=best.vehicle.id,
+            kind=best.vehicle.kind,
+            eta_s=best.eta_s,
+            distance_m=distance_m,
+            estimate=best.estimate,
+            meets_guarantee=arrives <= incident.arrival_due_at,
+            assigned_at=now,
+        )
+
+    def _set_status(self, fleet: Fleet, vehicle: Vehicle, status: VehicleStatus, *,
+                    position: tuple[float, float] | None = None) -> Fleet:
+        updated = dataclasses.replace(vehicle, status=status)
+        if position is not None:
+            updated = dataclasses.replace(updated, lat=position[0], lon=position[1])
+        self.store.save_vehicles([updated])
+        return fleet.with_vehicle(updated)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def incident(self, incident_id: str) -> Incident:
+        found = self.store.get_incident(incident_id)
+        if found is None:
+            raise NotFoundError(f"no incident {incident_id}", field="incident_id")
+        return found
+
+    def record(self, incident_id: str, event_type: EventType, *, vehicle_id: str | None = None) -> Incident:
+        """Apply a dispatcher's event; declines and no-shows reassign, A/B partner first."""
+        with self._lock:
+            incident = self.incident(incident_id)
+            lifecycle.require_open(incident)
+            now = self.clock.now()
+            fleet = self.store.fleet()
+            if event_type == EventType.CALLED:
+                if incident.called_at is not None:
+                    raise ConflictError(f"owner of {incident_id} was already called", field="type")
+                incident = dataclasses.replace(incident, called_at=now)
+            elif event_type == EventType.CANCELLED:
+                for a in incident.active():
+                    if a.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.ARRIVED):
+                        fleet = self._set_status(fleet, fleet.vehicle(a.vehicle_id), VehicleStatus.AVAILABLE)
+                incident = dataclasses.replace(incident, status=IncidentStatus.CANCELLED)
+            else:
+                incident = self._vehicle_event(incident, event_type, vehicle_id, fleet, now)
+            self.store.save_incident(incident)
+            self.store.append_event(Event(incident_id, event_type, now, vehicle_id))
+            return incident
+
+    def _vehicle_event(self, incident: Incident, event_type: EventType, vehicle_id: str | None,
+                       fleet: Fleet, now) -> Incident:
+        if vehicle_id is None:
+            raise InvalidInputError(f"a '{event_type}' event needs the vehicle_id", field="vehicle_id")
+        assignment = lifecycle.active_assignment(incident, vehicle_id)
+        vehicle = fleet.vehicle(vehicle_id)
+        req = incident.request
+        if event_type == EventType.ARRIVED:
+            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.ARRIVED))
+            incident = dataclasses.replace(incident, arrived_at=incident.arrived_at or now)
+            self._set_status(fleet, vehicle, VehicleStatus.ON_SCENE, position=(req.lat, req.lon))
+        elif event_type == EventType.DONE:
+            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.DONE))
+            self._set_status(fleet, vehicle, VehicleStatus.RETURNING, position=(req.lat, req.lon))
+        elif event_type in (EventType.DECLINED, EventType.NO_SHOW):
+            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.DECLINED))
+            # a decline leaves the vehicle free for others; a no-show takes it out until checked
+            status = VehicleStatus.AVAILABLE if event_type == EventType.DECLINED else VehicleStatus.OFF_DUTY
+            self._set_status(fleet, vehicle, status)
+            incident = self._fill(lifecycle.settle_status(incident), prefer=vehicle.partner_id)
+        else:
+            raise InvalidInputError(f"unknown event type '{event_type}'", field="type")
+        return lifecycle.settle_status(incident)
+
+    # -- escalations -------------------------------------------------------------------
+
+    def check_escalations(self) -> list[Escalation]:
+        """Raise (and store) escalations for deadlines that passed without their event."""
+        now = self.clock.now()
+        raised: list[Escalation] = []
+        with self._lock:
+            for incident in self.store.incidents():
+                new = escalation.overdue(incident, now)
+                if new:
+                    self.store.save_incident(dataclasses.replace(incident, escalations=(*incident.escalations, *new)))
+                    raised.extend(new)
+        return raised
+
+    # -- surge -------------------------------------------------------------------------
+
+    def surge(self) -> SurgeReport:
+        """Assign every open incident's missing vehicles jointly (OR-tools), kind by kind."""
+        started = time.perf_counter()
+        with self._lock:
+            now = self.clock.now()
+            fleet = self.store.fleet()
+            located = self.locator.locate(fleet.vehicles)
+            waiting = [i for i in self.store.incidents() if i.status == IncidentStatus.OPEN and i.missing_kinds()]
+            totals = np.zeros(6)
+            updated: dict[str, Incident] = {i.id: i for i in waiting}
+            for kind in sorted({k for i in waiting for k in i.missing_kinds()}):
+                needing = [updated[i.id] for i in waiting if kind in updated[i.id].missing_kinds()]
+                vehicles = fleet.available(kind, (), now, statuses=DISPATCHABLE)
+                if not vehicles:
+                    continue
+                problem, estimate = self._surge_problem(needing, vehicles, located, now)
+                joint = assign_jointly(problem)
+                greedy = assign_greedy(problem)
+                totals += [len(needing), joint.assigned_count, joint.met_count, joint.met_injury_count,
+                           greedy.met_count, greedy.met_injury_count]
+                for row, incident in enumerate(needing):
+                    col = int(joint.vehicle_of[row])
+                    if col < 0:
+                        continue
+                    best = Candidate(vehicles[col], float(problem.eta_s[row, col]), bool(estimate[row, col]))
+                    assignment = self._assignment(incident, best, located, now)
+                    incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
+                    risk = escalation.at_assignment(incident, assignment)
+                    if risk is not None:
+                        incident = _escalate(incident, risk)
+                    updated[incident.id] = lifecycle.settle_status(incident)
+                    fleet = self._set_status(fleet, vehicles[col], VehicleStatus.EN_ROUTE)
+            for incident in updated.values():
+                self.store.save_incident(incident)
+            n, assigned, met, met_injury, greedy_met, greedy_injury = (int(x) for x in totals)
+            return SurgeReport(n, assigned, met, met_injury, greedy_met, greedy_injury,
+                               time.perf_counter() - started)
+
+    def _surge_problem(self, incidents: Sequence[Incident], vehicles: Sequence[Vehicle], located: LocatedFleet,
+                       now) -> tuple[SurgeProblem, np.ndarray]:
+        lat = np.array([i.request.lat for i in incidents])
+        lon = np.array([i.request.lon for i in incidents])
+        eta, estimate = eta_matrix(self.router, located.subset(vehicles), lat, lon)
+        eta, estimate = eta.T.copy(), estimate.T
+        for row, incident in enumerate(incidents):
+            lacking = [col for col, v in enumerate(vehicles) if not incident.request.skills <= v.skills]
+            eta[row, lacking] = np.inf
+        deadline_s = np.array([(i.arrival_due_at - now).total_seconds() for i in incidents])
+        injury = np.array([i.request.injured for i in incidents], dtype=bool)
+        return SurgeProblem(eta_s=eta, deadline_s=deadline_s, injury=injury,
+                            incident_ids=tuple(i.id for i in incidents),
+                            vehicle_ids=tuple(v.id for v in vehicles)), estimate
+
+
+def _escalate(incident: Incident, item: Escalation) -> Incident:
+    return dataclasses.replace(incident, escalations=(*incident.escalations, item))
+

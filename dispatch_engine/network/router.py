@@ -1,0 +1,53 @@
+"""Pick the engine for a trip: exact road times on the network, a flagged estimate off it.
+
+The embedded network covers Shaoguan; a trip with an end elsewhere in Guangdong or in
+another province has no road graph here, so it gets the great-circle estimate (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch_engine.errors import OffNetworkError
+from dispatch_engine.network.compile import CompiledNetwork
+from dispatch_engine.network.engine import EstimateEngine, RoadEngine, Route
+from dispatch_engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class Router:
+    """Both engines over one network; ``route`` chooses per trip."""
+
+    road: RoadEngine
+    fallback: EstimateEngine
+
+    @classmethod
+    def from_settings(cls, network: CompiledNetwork, settings: Settings) -> Router:
+        return cls(RoadEngine.from_settings(network, settings), EstimateEngine.from_settings(settings))
+
+    def route(self, origin: tuple[float, float], destination: tuple[float, float]) -> Route:
+        """Fastest road route when both WGS-84 ends snap to the network, else an estimate."""
+        try:
+            a = self.road.locate(origin[0], origin[1])
+            b = self.road.locate(destination[0], destination[1])
+        except OffNetworkError:
+            return self.fallback.route(self.fallback.locate(*origin), self.fallback.locate(*destination))
+        return self.road.route(a, b)
+
+    def one_to_many(self, origin: tuple[float, float], lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds from one point to many, and which of them are estimates.
+
+        Road times for destinations on the network when the origin is too, the estimate
+        for the rest.
+        """
+        lat, lon = np.atleast_1d(lat), np.atleast_1d(lon)
+        seconds = self.fallback.one_to_many(self.fallback.locate(*origin), self.fallback.locate(lat, lon))
+        estimate = np.ones(lat.size, dtype=bool)
+        origin_found, start = self.road.locate_where_possible(origin[0], origin[1])
+        found, ends = self.road.locate_where_possible(lat, lon)
+        if origin_found[0] and found.any():
+            seconds[found] = self.road.one_to_many(start, ends)
+            estimate[found] = False
+        return seconds, estimate

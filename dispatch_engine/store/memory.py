@@ -1,0 +1,51 @@
+"""The in-memory dispatch store: the core's reference implementation of ``DispatchStore``.
+
+Used by the CLI, the simulation and the tests; the API uses the SQL store. A lock keeps
+each read or write whole when several threads share it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from dispatch_engine.dispatch.model import Event, Incident
+from dispatch_engine.fleet.model import Fleet, Vehicle
+
+
+class MemoryDispatchStore:
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        self._incidents: dict[str, Incident] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._lock = threading.Lock()
+
+    def fleet(self) -> Fleet:
+        with self._lock:
+            return self._fleet
+
+    def save_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
+        with self._lock:
+            for vehicle in vehicles:
+                self._fleet = self._fleet.with_vehicle(vehicle)
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        with self._lock:
+            return self._incidents.get(incident_id)
+
+    def save_incident(self, incident: Incident) -> None:
+        with self._lock:
+            self._incidents[incident.id] = incident
+
+    def incidents(self) -> list[Incident]:
+        """All incidents in report order (then id), so runs repeat exactly."""
+        with self._lock:
+            return sorted(self._incidents.values(), key=lambda i: (i.request.reported_at, i.id))
+
+    def append_event(self, event: Event) -> None:
+        with self._lock:
+            self._events.setdefault(event.incident_id, []).append(event)
+
+    def events(self, incident_id: str) -> list[Event]:
+        with self._lock:
+            return list(self._events.get(incident_id, []))
