@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dispatch-engine demo
+	$(BIN)/dispatch-engine replay-day
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -15,7 +15,7 @@ are on call around the clock.
 
 Partner branches sit at each city's centre from ``data/boundaries/cities.geojson.gz``:
 two surveyors in Guangdong cities and provincial capitals (adcode ``xx0100``), one
-elsewhere.
+elsewhere; every Guangdong branch also has a partner flatbed for the free tow.
 
 Run: ``.venv/bin/python scripts/build_fleet.py``
 """
@@ -170,17 +170,19 @@ def _branches() -> list[dict]:
     for city in sorted(cities, key=lambda c: c["adcode"]):
         if not city["mainland"] or city["name"] == SHAOGUAN_CITY:
             continue
-        big = city["province"] == GUANGDONG_PROVINCE or city["adcode"].endswith("0100")
-        branches.append(
-            {
-                "city": city["name"],
-                "province": city["province"],
-                "adcode": city["adcode"],
-                "lat": city["centre_lat"],
-                "lon": city["centre_lon"],
-                "surveyors": 2 if big else 1,
-            }
-        )
+        in_guangdong = city["province"] == GUANGDONG_PROVINCE
+        big = in_guangdong or city["adcode"].endswith("0100")
+        branch = {
+            "city": city["name"],
+            "province": city["province"],
+            "adcode": city["adcode"],
+            "lat": city["centre_lat"],
+            "lon": city["centre_lon"],
+            "surveyors": 2 if big else 1,
+        }
+        if in_guangdong:  # free towing inside Guangdong: a partner flatbed in every city
+            branch["tow_flatbeds"] = 1
+        branches.append(branch)
     return branches
 
 

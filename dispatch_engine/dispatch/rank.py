@@ -97,10 +97,11 @@ def eta_matrix(router: Router, fleet: LocatedFleet, lat: np.ndarray, lon: np.nda
     return eta, estimate
 
 
-def rank(router: Router, fleet: LocatedFleet, vehicles: Sequence[Vehicle], lat: float, lon: float) -> list[Candidate]:
-    """Candidates (a subset of the located fleet) sorted by ETA, then id for ties."""
+def rank(router: Router, fleet: LocatedFleet, vehicles: Sequence[Vehicle], lat: float, lon: float, *,
+         horizon_s: float = np.inf) -> list[Candidate]:
+    """Candidates (a subset of the located fleet) within ``horizon_s``, by ETA then id."""
     if not vehicles:
         return []
     eta, estimate = eta_matrix(router, fleet.subset(vehicles), np.array([lat]), np.array([lon]))
     candidates = [Candidate(v, float(eta[i, 0]), bool(estimate[i, 0])) for i, v in enumerate(vehicles)]
-    return sorted((c for c in candidates if np.isfinite(c.eta_s)), key=lambda c: (c.eta_s, c.vehicle.id))
+    return sorted((c for c in candidates if c.eta_s <= horizon_s), key=lambda c: (c.eta_s, c.vehicle.id))

@@ -35,6 +35,7 @@ from dispatch_engine.dispatch.rank import Candidate, FleetLocator, LocatedFleet,
 from dispatch_engine.dispatch.surge import SurgeProblem, assign_greedy, assign_jointly
 from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
+from dispatch_engine.geo.crs import validate_lat_lon
 from dispatch_engine.geo.zones import ZONE_GUARANTEES, ZoneClassifier, require_service_area
 from dispatch_engine.network.router import Router
 
@@ -59,8 +60,9 @@ class Dispatcher:
     """Assigns vehicles to incidents and follows them to the end."""
 
     def __init__(self, *, store: DispatchStore, router: Router, classifier: ZoneClassifier, clock: Clock,
-                 repair_shops: tuple[RepairShop, ...] = ()) -> None:
+                 repair_shops: tuple[RepairShop, ...] = (), horizon_s: float = 3 * 3600.0) -> None:
         self.store = store
+        self.horizon_s = horizon_s  # farther than this, the dispatcher arranges local rescue instead
         self.repair_shops = repair_shops
         self.router = router
         self.classifier = classifier
@@ -110,13 +112,13 @@ class Dispatcher:
         for kind in incident.missing_kinds():
             free = [v for v in fleet.available(kind, req.skills, now, statuses=DISPATCHABLE) if v.id not in excluded]
             preferred = [v for v in free if v.id == prefer]
-            candidates = rank(self.router, located, preferred or free, req.lat, req.lon)
+            candidates = rank(self.router, located, preferred or free, req.lat, req.lon, horizon_s=self.horizon_s)
             if not candidates and preferred:
-                candidates = rank(self.router, located, free, req.lat, req.lon)
+                candidates = rank(self.router, located, free, req.lat, req.lon, horizon_s=self.horizon_s)
             if not candidates:
                 incident = _escalate(incident, Escalation(
                     incident.id, EscalationKind.NO_VEHICLE, now, f"no {kind} available with skills "
-                    f"{sorted(req.skills) or 'none'} on shift"))
+                    f"{sorted(req.skills) or 'none'} on shift within {self.horizon_s / 60:.0f} min"))
                 continue
             assignment = self._assignment(incident, candidates[0], located, now)
             incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
@@ -132,7 +134,9 @@ class Dispatcher:
         if best.estimate:
             distance_m = float(self.router.fallback.meters(sub.points, self.router.fallback.locate(req.lat, req.lon))[0, 0])
         else:
-            distance_m = self.router.road.route(sub.snapped, self.router.road.locate(req.lat, req.lon)).meters
+            # bounded by the known ETA, the search only explores what the answer needs
+            distance_m = self.router.road.route(sub.snapped, self.router.road.locate(req.lat, req.lon),
+                                                cutoff_s=best.eta_s * 1.0001 + 1).meters
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
             vehicle_id=best.vehicle.id,
@@ -206,6 +210,20 @@ class Dispatcher:
             raise InvalidInputError(f"unknown event type '{event_type}'", field="type")
         return lifecycle.settle_status(incident)
 
+    def update_vehicle(self, vehicle_id: str, *, status: VehicleStatus | None = None,
+                       position: tuple[float, float] | None = None) -> Vehicle:
+        """A dispatcher's or a driver's update of a vehicle's status or WGS-84 position."""
+        if position is not None:
+            validate_lat_lon(*position)
+        with self._lock:
+            fleet = self.store.fleet()
+            vehicle = fleet.vehicle(vehicle_id)
+            updated = dataclasses.replace(vehicle, status=status or vehicle.status)
+            if position is not None:
+                updated = dataclasses.replace(updated, lat=position[0], lon=position[1])
+            self.store.save_vehicles([updated])
+            return updated
+
     # -- escalations -------------------------------------------------------------------
 
     def check_escalations(self) -> list[Escalation]:
@@ -266,6 +284,7 @@ class Dispatcher:
         lon = np.array([i.request.lon for i in incidents])
         eta, estimate = eta_matrix(self.router, located.subset(vehicles), lat, lon)
         eta, estimate = eta.T.copy(), estimate.T
+        eta[eta > self.horizon_s] = np.inf
         for row, incident in enumerate(incidents):
             lacking = [col for col, v in enumerate(vehicles) if not incident.request.skills <= v.skills]
             eta[row, lacking] = np.inf

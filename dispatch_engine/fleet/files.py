@@ -249,6 +249,8 @@ class _BranchIn(_Record):
     lat: Latitude
     lon: Longitude
     surveyors: Annotated[int, Field(ge=1, le=20, strict=True)]
+    # partner tow operators: the free tow inside Guangdong needs one in every city
+    tow_flatbeds: Annotated[int, Field(ge=0, le=20, strict=True)] = 0
 
 
 class _NetworkIn(_Record):
@@ -384,7 +386,8 @@ def _add_own_fleet(collected: _Collected, document: _FleetFileIn) -> None:
 
 
 def _add_partner_network(collected: _Collected, network: _NetworkIn) -> None:
-    """Each branch as base ``PB-<adcode>``, surveyors ``PB-<adcode>-<n>`` partnered in a ring."""
+    """Each branch as base ``PB-<adcode>``: surveyors ``PB-<adcode>-<n>`` and flatbeds
+    ``PB-<adcode>-T<n>``, each kind partnered in a ring."""
     shifts = collected.shifts(network.shifts, ("partner_network", "shifts"))
     for index, branch in enumerate(network.branches):
         loc: Loc = ("partner_network", "branches", index)
@@ -392,22 +395,27 @@ def _add_partner_network(collected: _Collected, network: _NetworkIn) -> None:
         name = f"{branch.city}合作网点"  # partner branch office
         collected.bases.append(Base(base_id, name, branch.city, branch.lat, branch.lon))
         collected.base_locs.append(loc)
-        ids = [f"{base_id}-{n}" for n in range(1, branch.surveyors + 1)]
-        for position, vehicle_id in enumerate(ids):
-            vehicle = Vehicle(
-                id=vehicle_id,
-                kind=VehicleKind.SURVEY,
-                base_id=base_id,
-                shifts=shifts,
-                lat=branch.lat,
-                lon=branch.lon,
-                skills=frozenset(network.skills),
-                partner_id=ids[(position + 1) % len(ids)] if len(ids) > 1 else None,
-                branch=branch.city,
-                position_is_estimate=True,
-            )
-            collected.vehicles.append(vehicle)
-            collected.vehicle_locs.append(loc)
+        crews = (
+            (VehicleKind.SURVEY, "", branch.surveyors, frozenset(network.skills)),
+            (VehicleKind.TOW_FLATBED, "T", branch.tow_flatbeds, frozenset()),
+        )
+        for kind, prefix, count, skills in crews:
+            ids = [f"{base_id}-{prefix}{n}" for n in range(1, count + 1)]
+            for position, vehicle_id in enumerate(ids):
+                vehicle = Vehicle(
+                    id=vehicle_id,
+                    kind=kind,
+                    base_id=base_id,
+                    shifts=shifts,
+                    lat=branch.lat,
+                    lon=branch.lon,
+                    skills=skills,
+                    partner_id=ids[(position + 1) % len(ids)] if len(ids) > 1 else None,
+                    branch=branch.city,
+                    position_is_estimate=True,
+                )
+                collected.vehicles.append(vehicle)
+                collected.vehicle_locs.append(loc)
 
 
 def _integrity_problems(collected: _Collected, raw: Any) -> list[ProblemAt]:

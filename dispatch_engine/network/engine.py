@@ -54,7 +54,7 @@ class TravelTimeEngine(Protocol):
 
     def many_to_many(self, origins: object, destinations: object, *, cutoff_s: float | None = None) -> np.ndarray: ...
 
-    def route(self, origin: object, destination: object) -> Route: ...
+    def route(self, origin: object, destination: object, *, cutoff_s: float | None = None) -> Route: ...
 
 
 def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ class EstimateEngine:
     def many_to_one(self, origins: Points, destination: Points, *, cutoff_s: float | None = None) -> np.ndarray:
         return self.many_to_many(origins, destination, cutoff_s=cutoff_s)[:, 0]
 
-    def route(self, origin: Points, destination: Points) -> Route:
+    def route(self, origin: Points, destination: Points, *, cutoff_s: float | None = None) -> Route:
         meters = float(self.meters(origin, destination)[0, 0])
         return Route(
             seconds=meters / self.speed_mps,
@@ -215,15 +215,20 @@ class RoadEngine:
         out += (origins.offroad_m[:, None] + destinations.offroad_m[None, :]) / self.offroad_mps
         return _apply_cutoff(out, cutoff_s)
 
-    def route(self, origin: Snapped, destination: Snapped) -> Route:
-        """The fastest path for one pair, with node ids, geometry and length."""
+    def route(self, origin: Snapped, destination: Snapped, *, cutoff_s: float | None = None) -> Route:
+        """The fastest path for one pair, with node ids, geometry and length.
+
+        A ``cutoff_s`` at or above the known travel time (e.g. from a matrix) bounds the
+        search, which makes distances for chosen pairs cheap; beyond it the route is inf.
+        """
         offroad_s = (origin.offroad_m[0] + destination.offroad_m[0]) / self.offroad_mps
         offroad_m = float(origin.offroad_m[0] + destination.offroad_m[0])
         same = self._same_chain(origin, destination)[0, 0]
         dep_core, dep_cost = self._departures(origin)
         arr_core, arr_cost = self._arrivals(destination)
         aug = _augment(self._forward, [_row(dep_core[0], dep_cost[0])])
-        dist, pred = dijkstra(aug, indices=self.n_core, return_predecessors=True)
+        limit = np.inf if cutoff_s is None else float(cutoff_s)
+        dist, pred = dijkstra(aug, indices=self.n_core, return_predecessors=True, limit=limit)
         totals = np.where(arr_core[0] >= 0, dist[arr_core[0]] + arr_cost[0], np.inf)
         arrival = int(np.argmin(totals))
         if same <= totals[arrival]:

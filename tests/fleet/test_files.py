@@ -118,15 +118,23 @@ def test_one_branch_per_other_mainland_city(shipped: Fleet, boundaries: Boundari
 
 
 def test_branch_surveyors_sit_at_city_centres(shipped: Fleet, boundaries: Boundaries) -> None:
-    """Branch surveyors: 1–2 per city, at its centre, flagged estimate, on shift all week."""
+    """Branch surveyors: 1–2 per city, at its centre, flagged estimate, on shift all week;
+    a partner flatbed in every Guangdong city and none elsewhere."""
     centres = {c["name"]: (c["centre_lat"], c["centre_lon"]) for c in boundaries.cities.properties}
+    province = {c["name"]: c["province"] for c in boundaries.cities.properties}
     per_branch: dict[str, int] = {}
+    tows: dict[str, int] = {}
     for vehicle in (v for v in shipped.vehicles if v.branch is not None):
-        assert vehicle.kind == VehicleKind.SURVEY and vehicle.position_is_estimate
+        assert vehicle.position_is_estimate
         assert (vehicle.lat, vehicle.lon) == centres[vehicle.branch]
         assert all(vehicle.on_shift(hour) for hour in WEEK_HOURS[::7])
-        per_branch[vehicle.branch] = per_branch.get(vehicle.branch, 0) + 1
+        counts = per_branch if vehicle.kind == VehicleKind.SURVEY else tows
+        assert vehicle.kind in (VehicleKind.SURVEY, VehicleKind.TOW_FLATBED)
+        counts[vehicle.branch] = counts.get(vehicle.branch, 0) + 1
     assert set(per_branch.values()) <= {1, 2}
+    assert set(tows.values()) == {1}
+    assert {province[city] for city in tows} == {GUANGDONG_PROVINCE}
+    assert len(tows) == sum(1 for c in boundaries.cities.properties if c["province"] == GUANGDONG_PROVINCE) - 1
 
 
 # --- the partner network section --------------------------------------------------------
