@@ -1,1 +1,2 @@
-"""Storage: an in-memory store for the dispatch core and SQL stores for the service."""
+"""Durable storage: SQLAlchemy models, Alembic migrations and the SQL implementations of the
+core's store protocols. SQLite (a file path) by default, PostgreSQL by DSN."""
