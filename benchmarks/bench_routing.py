@@ -45,20 +45,27 @@ def main() -> None:
 
     vehicles = engine.locate(*random_points(VEHICLES))
     incidents = engine.locate(*random_points(INCIDENTS))
-    m2o_ms = np.array([
-        timed_ms(lambda i=i: engine.many_to_one(vehicles, incidents.take([i])), 1)[0] for i in range(INCIDENTS)
-    ])
-    cutoff_ms = np.array([
-        timed_ms(lambda i=i: engine.many_to_one(vehicles, incidents.take([i]), cutoff_s=1800), 1)[0]
-        for i in range(INCIDENTS)
-    ])
+    m2o_ms = np.array(
+        [
+            timed_ms(lambda i=i: engine.many_to_one(vehicles, incidents.take([i])), 1)[0]
+            for i in range(INCIDENTS)
+        ]
+    )
+    cutoff_ms = np.array(
+        [
+            timed_ms(
+                lambda i=i: engine.many_to_one(vehicles, incidents.take([i]), cutoff_s=1800), 1
+            )[0]
+            for i in range(INCIDENTS)
+        ]
+    )
 
     graph = network.to_graph()
     reverse = graph.reverse(copy=False)
     osmid = network.node_osmid
     vehicle_nodes = [int(osmid[n]) for n in rng.choice(network.n_nodes, VEHICLES, replace=False)]
     nx_ms = []
-    for i in range(NETWORKX_INCIDENTS):
+    for _i in range(NETWORKX_INCIDENTS):
         target = int(osmid[rng.integers(network.n_nodes)])
 
         def networkx_many_to_one(target=target) -> list[float]:
@@ -100,8 +107,13 @@ def main() -> None:
         "matrix_500x2000_s": round(matrix_s, 2),
         "matrix_reachable_share": round(float(np.isfinite(matrix).mean()), 4),
         "zone_points_per_s": round(zone_points_per_s),
-        "targets": {"many_to_one_ms_median": 10, "speedup_vs_networkx": 50, "matrix_500x2000_s": 5,
-                    "zone_points_per_s": 50_000, "compiled_load_s": 2},
+        "targets": {
+            "many_to_one_ms_median": 10,
+            "speedup_vs_networkx": 50,
+            "matrix_500x2000_s": 5,
+            "zone_points_per_s": 50_000,
+            "compiled_load_s": 2,
+        },
     }
     for key, value in result.items():
         print(f"{key:40s} {value}")

@@ -25,8 +25,12 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def timed_ms(func: Callable[[], object], repeats: int) -> np.ndarray:
@@ -43,7 +47,11 @@ def write_result(name: str, payload: dict) -> Path:
     """Write ``results/<name>.json`` with the run's date and machine."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    full = {**payload, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    full = {
+        **payload,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
     path.write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {path}")
     return path

@@ -29,14 +29,20 @@ class Settings(BaseSettings):
         "embedded",
         description="'embedded' (the synthetic Shaoguan default) or the path of a compiled .npz.",
     )
-    fleet_file: Path | None = Field(None, description="Fleet YAML; default data/fleet/shaoguan.yaml.")
+    fleet_file: Path | None = Field(
+        None, description="Fleet YAML; default data/fleet/shaoguan.yaml."
+    )
     repair_shops_file: Path | None = Field(
         None, description="Designated repair shops YAML; default data/rescue/repair_shops.yaml."
     )
     dispatch_horizon_min: float = Field(
-        180.0, gt=0, description="Vehicles farther than this (ETA) are not sent; local rescue is arranged."
+        180.0,
+        gt=0,
+        description="Vehicles farther than this (ETA) are not sent; local rescue is arranged.",
     )
-    snap_max_m: float = Field(2000.0, gt=0, description="Farther than this from a road is an error.")
+    snap_max_m: float = Field(
+        2000.0, gt=0, description="Farther than this from a road is an error."
+    )
     offroad_speed_kph: float = Field(
         15.0, gt=0, description="Speed of the leg between a point and its snapped road position."
     )

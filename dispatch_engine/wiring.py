@@ -17,7 +17,9 @@ from dispatch_engine.settings import Settings, fleet_path, repair_shops_path
 from dispatch_engine.store.memory import MemoryDispatchStore
 
 
-def build_router(settings: Settings, *, progress: network_store.Progress = network_store.quiet) -> Router:
+def build_router(
+    settings: Settings, *, progress: network_store.Progress = network_store.quiet
+) -> Router:
     """Road engine over the selected network plus the estimate fallback."""
     return Router.from_settings(network_store.load_network(settings, progress=progress), settings)
 

@@ -66,7 +66,11 @@ def _feature(geom: shapely.Geometry, **props: object) -> dict:
 
 
 def _write(name: str, features: list[dict]) -> None:
-    collection = {"type": "FeatureCollection", "crs_note": "WGS-84 (EPSG:4326)", "features": features}
+    collection = {
+        "type": "FeatureCollection",
+        "crs_note": "WGS-84 (EPSG:4326)",
+        "features": features,
+    }
     path = OUT_DIR / f"{name}.geojson.gz"
     text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
     # mtime=0 keeps the gzip bytes identical across rebuilds of the same data.
@@ -88,14 +92,30 @@ def main() -> None:
         adcode = Path(path).stem
         mainland = province not in NOT_MAINLAND
         if level == "省":
-            provinces.append(_feature(_load(provider, path), name=province, adcode=adcode,
-                                      mainland=mainland))
+            provinces.append(
+                _feature(_load(provider, path), name=province, adcode=adcode, mainland=mainland)
+            )
         elif level == "市":
-            cities.append(_feature(_load(provider, path), name=city, province=province,
-                                   adcode=adcode, mainland=mainland))
+            cities.append(
+                _feature(
+                    _load(provider, path),
+                    name=city,
+                    province=province,
+                    adcode=adcode,
+                    mainland=mainland,
+                )
+            )
         elif city == "韶关市":
-            districts.append(_feature(_load(provider, path), name=district, city=city,
-                                      province=province, adcode=adcode, mainland=True))
+            districts.append(
+                _feature(
+                    _load(provider, path),
+                    name=district,
+                    city=city,
+                    province=province,
+                    adcode=adcode,
+                    mainland=True,
+                )
+            )
     _write("provinces", provinces)
     _write("cities", cities)
     _write("shaoguan_districts", districts)

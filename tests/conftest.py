@@ -9,8 +9,15 @@ import pytest
 from dispatch_engine.settings import Settings, load_settings
 
 
-def road_graph(*, rows: int = 8, cols: int = 8, spacing_deg: float = 0.004, seed: int = 7,
-               one_way_share: float = 0.15, subdivide: int = 3) -> nx.MultiDiGraph:
+def road_graph(
+    *,
+    rows: int = 8,
+    cols: int = 8,
+    spacing_deg: float = 0.004,
+    seed: int = 7,
+    one_way_share: float = 0.15,
+    subdivide: int = 3,
+) -> nx.MultiDiGraph:
     """A jittered street grid near Shaoguan with subdivided (chained) and one-way roads.
 
     Every grid street is split into ``subdivide`` straight segments (pass-through nodes
@@ -27,8 +34,11 @@ def road_graph(*, rows: int = 8, cols: int = 8, spacing_deg: float = 0.004, seed
     for r in range(rows):
         for c in range(cols):
             jitter = rng.uniform(-0.25, 0.25, 2) * spacing_deg
-            graph.add_node(node_id(r, c), y=lat0 + r * spacing_deg + jitter[0],
-                           x=lon0 + c * spacing_deg + jitter[1])
+            graph.add_node(
+                node_id(r, c),
+                y=lat0 + r * spacing_deg + jitter[0],
+                x=lon0 + c * spacing_deg + jitter[1],
+            )
     next_id = rows * cols
     classes = [("primary", 65.0), ("residential", 30.0), ("unclassified", 25.0)]
     for r in range(rows):
@@ -44,17 +54,28 @@ def road_graph(*, rows: int = 8, cols: int = 8, spacing_deg: float = 0.004, seed
                     ya, xa = graph.nodes[a]["y"], graph.nodes[a]["x"]
                     yb, xb = graph.nodes[b]["y"], graph.nodes[b]["x"]
                     wiggle = rng.uniform(-0.1, 0.1, 2) * spacing_deg
-                    graph.add_node(next_id, y=ya + f * (yb - ya) + wiggle[0], x=xa + f * (xb - xa) + wiggle[1])
+                    graph.add_node(
+                        next_id, y=ya + f * (yb - ya) + wiggle[0], x=xa + f * (xb - xa) + wiggle[1]
+                    )
                     chain.append(next_id)
                     next_id += 1
                 chain.append(b)
                 highway, speed = classes[int(rng.integers(len(classes)))]
-                outer = r in (0, rows - 1) or c in (0, cols - 1) or r2 in (0, rows - 1) or c2 in (0, cols - 1)
+                outer = (
+                    r in (0, rows - 1)
+                    or c in (0, cols - 1)
+                    or r2 in (0, rows - 1)
+                    or c2 in (0, cols - 1)
+                )
                 one_way = (not outer) and rng.random() < one_way_share
-                for u, v in zip(chain[:-1], chain[1:]):
+                for u, v in zip(chain[:-1], chain[1:], strict=False):
                     length = _haversine(graph.nodes[u], graph.nodes[v])
-                    attrs = dict(length=length, highway=highway, speed_kph=speed,
-                                 travel_time=length / (speed / 3.6))
+                    attrs = dict(
+                        length=length,
+                        highway=highway,
+                        speed_kph=speed,
+                        travel_time=length / (speed / 3.6),
+                    )
                     graph.add_edge(u, v, **attrs)
                     if not one_way:
                         graph.add_edge(v, u, **attrs)

@@ -18,7 +18,9 @@ out = Console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-CrsOption = Annotated[str, typer.Option("--crs", help=f"Input coordinate system: {', '.join(SUPPORTED_CRS)}.")]
+CrsOption = Annotated[
+    str, typer.Option("--crs", help=f"Input coordinate system: {', '.join(SUPPORTED_CRS)}.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 NetworkOption = Annotated[
     str | None, typer.Option("--network", help="'embedded' or a compiled .npz (default: settings).")
@@ -58,5 +60,7 @@ def parse_lat_lon(text: str, field: str) -> tuple[float, float]:
     try:
         lat, lon = (float(part) for part in text.split(","))
     except ValueError:
-        raise InvalidInputError(f"expected LAT,LON (e.g. 24.81,113.60), got '{text}'", field=field) from None
+        raise InvalidInputError(
+            f"expected LAT,LON (e.g. 24.81,113.60), got '{text}'", field=field
+        ) from None
     return lat, lon

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dispatch_engine.commands.common import CrsOption, JsonOption, cli_errors, out, print_json, progress
+from dispatch_engine.commands.common import (
+    CrsOption,
+    JsonOption,
+    cli_errors,
+    out,
+    print_json,
+    progress,
+)
 from dispatch_engine.dispatch.model import Incident, IncidentRequest
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.errors import InvalidInputError
@@ -44,8 +51,14 @@ def incident_json(incident: Incident) -> dict:
         ],
         "unassigned_kinds": [str(k) for k in incident.missing_kinds()],
         "escalations": [{"kind": str(e.kind), "detail": e.detail} for e in incident.escalations],
-        "tow": None if tow is None else {"destination": tow.destination, "free": tow.free,
-                                         "eta_seconds": round(tow.seconds, 1), "reason": tow.reason},
+        "tow": None
+        if tow is None
+        else {
+            "destination": tow.destination,
+            "free": tow.free,
+            "eta_seconds": round(tow.seconds, 1),
+            "reason": tow.reason,
+        },
     }
 
 
@@ -56,7 +69,9 @@ def parse_needs(text: str) -> tuple[VehicleKind, ...]:
             kinds.append(VehicleKind(part))
         except ValueError:
             allowed = ", ".join(k.value for k in VehicleKind)
-            raise InvalidInputError(f"unknown vehicle kind '{part}' (one of {allowed})", field="needs") from None
+            raise InvalidInputError(
+                f"unknown vehicle kind '{part}' (one of {allowed})", field="needs"
+            ) from None
     if not kinds:
         raise InvalidInputError("at least one vehicle kind is needed", field="needs")
     return tuple(dict.fromkeys(kinds))
@@ -69,7 +84,9 @@ def parse_time(text: str | None, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInputError(f"expected an ISO time like 2026-03-02T14:30, got '{text}'", field=field) from None
+        raise InvalidInputError(
+            f"expected an ISO time like 2026-03-02T14:30, got '{text}'", field=field
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=SHANGHAI_TZ)
 
 
@@ -79,9 +96,15 @@ def assign(
     lon: Annotated[float, typer.Option(help="Incident longitude.")],
     crs: CrsOption = "wgs84",
     needs: Annotated[str, typer.Option(help="Vehicle kinds, comma-separated.")] = "survey",
-    injured: Annotated[bool, typer.Option(help="Someone is injured (needs an injury-trained surveyor).")] = False,
-    at: Annotated[str | None, typer.Option(help="Report time, ISO (default now, Asia/Shanghai).")] = None,
-    fleet: Annotated[Path | None, typer.Option(help="Fleet YAML (default: the shipped Shaoguan fleet).")] = None,
+    injured: Annotated[
+        bool, typer.Option(help="Someone is injured (needs an injury-trained surveyor).")
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option(help="Report time, ISO (default now, Asia/Shanghai).")
+    ] = None,
+    fleet: Annotated[
+        Path | None, typer.Option(help="Fleet YAML (default: the shipped Shaoguan fleet).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Best available vehicle of each needed kind for one incident, by road ETA."""
@@ -89,26 +112,45 @@ def assign(
     wgs_lat, wgs_lon = to_wgs84(lat, lon, crs)
     settings = load_settings(fleet_file=fleet) if fleet else load_settings()
     dispatcher = build_dispatcher(settings, clock=ManualClock(reported_at), progress=progress)
-    incident = dispatcher.dispatch(IncidentRequest(
-        id="cli", lat=wgs_lat, lon=wgs_lon, reported_at=reported_at, needs=parse_needs(needs),
-        injured=injured, skills=frozenset({"injury_case"}) if injured else frozenset()))
+    incident = dispatcher.dispatch(
+        IncidentRequest(
+            id="cli",
+            lat=wgs_lat,
+            lon=wgs_lon,
+            reported_at=reported_at,
+            needs=parse_needs(needs),
+            injured=injured,
+            skills=frozenset({"injury_case"}) if injured else frozenset(),
+        )
+    )
     payload = incident_json(incident)
     if as_json:
         print_json(payload)
         return
-    out.print(f"zone {payload['zone']} ({payload['city']} {payload['district'] or ''}); "
-              f"call by {payload['call_due_at']}, on scene by {payload['arrival_due_at']}")
+    out.print(
+        f"zone {payload['zone']} ({payload['city']} {payload['district'] or ''}); "
+        f"call by {payload['call_due_at']}, on scene by {payload['arrival_due_at']}"
+    )
     table = Table("vehicle", "kind", "ETA min", "km", "guarantee", "estimate")
     for a in payload["assignments"]:
-        table.add_row(a["vehicle_id"], a["kind"], f"{a['eta_seconds'] / 60:.1f}", f"{a['distance_m'] / 1000:.1f}",
-                      "met" if a["meets_guarantee"] else "MISSED", "yes" if a["estimate"] else "")
+        table.add_row(
+            a["vehicle_id"],
+            a["kind"],
+            f"{a['eta_seconds'] / 60:.1f}",
+            f"{a['distance_m'] / 1000:.1f}",
+            "met" if a["meets_guarantee"] else "MISSED",
+            "yes" if a["estimate"] else "",
+        )
     out.print(table)
     for kind in payload["unassigned_kinds"]:
         out.print(f"[red]no {kind} available[/red]")
     for e in payload["escalations"]:
         out.print(f"[yellow]escalation {e['kind']}: {e['detail']}[/yellow]")
     if payload["tow"]:
-        out.print(f"tow to {payload['tow']['destination']} ({'free' if payload['tow']['free'] else 'charged'})")
+        out.print(
+            f"tow to {payload['tow']['destination']} "
+            f"({'free' if payload['tow']['free'] else 'charged'})"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -32,8 +32,12 @@ network_app = typer.Typer(help="Build, inspect and export road networks.", no_ar
 @cli_errors
 def network_build(
     source: Annotated[str, typer.Option(help="'embedded' (synthetic Shaoguan).")] = "embedded",
-    osm_file: Annotated[Path | None, typer.Option(help="A local .osm.pbf, .osm or osmnx .graphml.")] = None,
-    place: Annotated[str | None, typer.Option(help="Place name to download with osmnx (internet).")] = None,
+    osm_file: Annotated[
+        Path | None, typer.Option(help="A local .osm.pbf, .osm or osmnx .graphml.")
+    ] = None,
+    place: Annotated[
+        str | None, typer.Option(help="Place name to download with osmnx (internet).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build and cache a compiled network; prints where it is and how to use it."""
@@ -43,10 +47,14 @@ def network_build(
     elif place is not None:
         network, path = store.build_from_place(place, settings, progress=progress)
     elif source == "embedded":
-        network, path = store.build_embedded(settings, progress=progress), store.embedded_network_path(settings)
+        network, path = (
+            store.build_embedded(settings, progress=progress),
+            store.embedded_network_path(settings),
+        )
     else:
         raise InvalidInputError(
-            f"unknown source '{source}'; use --source embedded, --osm-file PATH or --place NAME", field="source"
+            f"unknown source '{source}'; use --source embedded, --osm-file PATH or --place NAME",
+            field="source",
         )
     summary = {**network.summary(), "path": str(path)}
     if as_json:
@@ -71,7 +79,9 @@ def network_info(network: NetworkOption = None, as_json: JsonOption = False) -> 
 @network_app.command("export")
 @cli_errors
 def network_export(
-    graphml: Annotated[Path, typer.Option("--graphml", help="Output GraphML file (opens in osmnx/QGIS).")],
+    graphml: Annotated[
+        Path, typer.Option("--graphml", help="Output GraphML file (opens in osmnx/QGIS).")
+    ],
     network: NetworkOption = None,
 ) -> None:
     """Export the selected network as GraphML."""
@@ -110,8 +120,12 @@ def eta(
     settings = settings_for(network)
     router = Router.from_settings(store.load_network(settings, progress=progress), settings)
     route = router.route(origin, destination)
-    payload = {"seconds": round(route.seconds, 1), "meters": round(route.meters, 1),
-               "minutes": round(route.seconds / 60, 2), "estimate": route.estimate}
+    payload = {
+        "seconds": round(route.seconds, 1),
+        "meters": round(route.meters, 1),
+        "minutes": round(route.seconds / 60, 2),
+        "estimate": route.estimate,
+    }
     if as_json:
         print_json(payload)
     else:

@@ -22,7 +22,9 @@ from dispatch_engine.wiring import build_dispatcher, build_router
 
 @cli_errors
 def replay_day_command(
-    day: Annotated[str, typer.Option("--date", help="The day to replay (YYYY-MM-DD).")] = "2026-03-02",
+    day: Annotated[
+        str, typer.Option("--date", help="The day to replay (YYYY-MM-DD).")
+    ] = "2026-03-02",
     seed: Annotated[int, typer.Option(help="Random seed of the day's incidents.")] = 7,
     as_json: JsonOption = False,
 ) -> None:
@@ -41,18 +43,38 @@ def replay_day_command(
     result = replay_day(dispatcher, clock, requests, rng)
     zones = result.by_zone()
     if as_json:
-        print_json({"date": str(when), "seed": seed, "network": router.road.network.summary(),
-                    "zones": zones, "escalations": dict(result.escalations)})
+        print_json(
+            {
+                "date": str(when),
+                "seed": seed,
+                "network": router.road.network.summary(),
+                "zones": zones,
+                "escalations": dict(result.escalations),
+            }
+        )
         return
     print_summary(router.road.network.summary())
     table = Table(title=f"Guarantees on {when} (seed {seed})")
-    for column in ("zone", "incidents", "calls ≤ 5 min", "on scene in time", "ETA p50 min", "ETA p90 min",
-                   "estimated ETAs"):
+    for column in (
+        "zone",
+        "incidents",
+        "calls ≤ 5 min",
+        "on scene in time",
+        "ETA p50 min",
+        "ETA p90 min",
+        "estimated ETAs",
+    ):
         table.add_column(column)
     for zone, row in zones.items():
-        table.add_row(zone, str(row["incidents"]), f"{row['calls_within_5_min']:.0%}",
-                      f"{row['arrivals_within_guarantee']:.0%}", str(row["eta_min_p50"]), str(row["eta_min_p90"]),
-                      str(row["estimated_etas"]))
+        table.add_row(
+            zone,
+            str(row["incidents"]),
+            f"{row['calls_within_5_min']:.0%}",
+            f"{row['arrivals_within_guarantee']:.0%}",
+            str(row["eta_min_p50"]),
+            str(row["eta_min_p90"]),
+            str(row["estimated_etas"]),
+        )
     out.print(table)
     escalations = ", ".join(f"{k}: {v}" for k, v in sorted(result.escalations.items())) or "none"
     out.print(f"escalations: {escalations}")

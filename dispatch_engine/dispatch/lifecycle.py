@@ -45,7 +45,9 @@ def active_assignment(incident: Incident, vehicle_id: str | None) -> Assignment:
 def replace_assignment(incident: Incident, updated: Assignment) -> Incident:
     """The incident with the active assignment of ``updated.vehicle_id`` replaced."""
     assignments = tuple(
-        updated if a.vehicle_id == updated.vehicle_id and a.status != AssignmentStatus.DECLINED else a
+        updated
+        if a.vehicle_id == updated.vehicle_id and a.status != AssignmentStatus.DECLINED
+        else a
         for a in incident.assignments
     )
     return dataclasses.replace(incident, assignments=assignments)

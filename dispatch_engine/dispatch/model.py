@@ -14,7 +14,6 @@ from dispatch_engine.dispatch.rescue import TowPlan
 from dispatch_engine.fleet.model import VehicleKind
 from dispatch_engine.geo.zones import ZoneResult
 
-
 TOW_KINDS = frozenset({VehicleKind.TOW_FLATBED, VehicleKind.TOW_CRANE})
 
 

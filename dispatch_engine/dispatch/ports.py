@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from dispatch_engine.dispatch.model import Event, Incident
-from dispatch_engine.fleet.model import Fleet, Vehicle
+from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 
 
 class Clock(Protocol):
@@ -48,6 +48,17 @@ class DispatchStore(Protocol):
     def fleet(self) -> Fleet: ...
 
     def save_vehicles(self, vehicles: Iterable[Vehicle]) -> None: ...
+
+    def claim_vehicle(
+        self, vehicle_id: str, *, allowed: frozenset[VehicleStatus], status: VehicleStatus
+    ) -> Vehicle | None:
+        """Atomically set ``status`` if the vehicle is still in one of ``allowed``.
+
+        Returns the updated vehicle, or None when another request took it first: the
+        store, not the caller's earlier read, decides, so a vehicle is never double-booked
+        even across processes.
+        """
+        ...
 
     def get_incident(self, incident_id: str) -> Incident | None: ...
 

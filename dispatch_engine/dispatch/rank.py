@@ -68,12 +68,16 @@ class FleetLocator:
                 keep = ~coarse[found]
                 found = found & ~coarse
                 snapped = snapped.take(np.flatnonzero(keep))
-            self._located = LocatedFleet(tuple(v.id for v in vehicles), found, snapped, Points(lat, lon))
+            self._located = LocatedFleet(
+                tuple(v.id for v in vehicles), found, snapped, Points(lat, lon)
+            )
             self._key = key
         return self._located
 
 
-def eta_matrix(router: Router, fleet: LocatedFleet, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eta_matrix(
+    router: Router, fleet: LocatedFleet, lat: np.ndarray, lon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Seconds from every located vehicle to every incident (vehicles x incidents).
 
     Returns the matrix and a same-shaped bool array telling which entries are estimates.
@@ -97,11 +101,22 @@ def eta_matrix(router: Router, fleet: LocatedFleet, lat: np.ndarray, lon: np.nda
     return eta, estimate
 
 
-def rank(router: Router, fleet: LocatedFleet, vehicles: Sequence[Vehicle], lat: float, lon: float, *,
-         horizon_s: float = np.inf) -> list[Candidate]:
+def rank(
+    router: Router,
+    fleet: LocatedFleet,
+    vehicles: Sequence[Vehicle],
+    lat: float,
+    lon: float,
+    *,
+    horizon_s: float = np.inf,
+) -> list[Candidate]:
     """Candidates (a subset of the located fleet) within ``horizon_s``, by ETA then id."""
     if not vehicles:
         return []
     eta, estimate = eta_matrix(router, fleet.subset(vehicles), np.array([lat]), np.array([lon]))
-    candidates = [Candidate(v, float(eta[i, 0]), bool(estimate[i, 0])) for i, v in enumerate(vehicles)]
-    return sorted((c for c in candidates if c.eta_s <= horizon_s), key=lambda c: (c.eta_s, c.vehicle.id))
+    candidates = [
+        Candidate(v, float(eta[i, 0]), bool(estimate[i, 0])) for i, v in enumerate(vehicles)
+    ]
+    return sorted(
+        (c for c in candidates if c.eta_s <= horizon_s), key=lambda c: (c.eta_s, c.vehicle.id)
+    )

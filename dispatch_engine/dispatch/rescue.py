@@ -69,13 +69,19 @@ def load_repair_shops(path: Path) -> tuple[RepairShop, ...]:
         parsed = _ShopsIn.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise InvalidInputError(f"{path.name}: {first['msg']}",
-                                field=".".join(str(p) for p in first["loc"])) from None
+        raise InvalidInputError(
+            f"{path.name}: {first['msg']}", field=".".join(str(p) for p in first["loc"])
+        ) from None
     return tuple(RepairShop(**s.model_dump()) for s in parsed.shops)
 
 
-def plan_tow(router: Router, zone: ZoneResult, shops: tuple[RepairShop, ...], *,
-             owner_destination: tuple[str, float, float] | None = None) -> TowPlan | None:
+def plan_tow(
+    router: Router,
+    zone: ZoneResult,
+    shops: tuple[RepairShop, ...],
+    *,
+    owner_destination: tuple[str, float, float] | None = None,
+) -> TowPlan | None:
     """The tow destination for an incident at ``zone.lat, zone.lon``.
 
     ``owner_destination`` is (name, lat, lon) when the owner names one. Returns None
@@ -85,12 +91,30 @@ def plan_tow(router: Router, zone: ZoneResult, shops: tuple[RepairShop, ...], *,
     if owner_destination is not None:
         name, lat, lon = owner_destination
         route = router.route(origin, (lat, lon))
-        return TowPlan(name, lat, lon, route.seconds, route.meters, route.estimate, False,
-                       "destination named by the owner: not the free tow")
+        return TowPlan(
+            name,
+            lat,
+            lon,
+            route.seconds,
+            route.meters,
+            route.estimate,
+            False,
+            "destination named by the owner: not the free tow",
+        )
     if zone.zone not in FREE_TOW_ZONES:
         return None
-    seconds, _ = router.one_to_many(origin, np.array([s.lat for s in shops]), np.array([s.lon for s in shops]))
+    seconds, _ = router.one_to_many(
+        origin, np.array([s.lat for s in shops]), np.array([s.lon for s in shops])
+    )
     shop = shops[int(np.argmin(seconds))]
     route = router.route(origin, (shop.lat, shop.lon))
-    return TowPlan(shop.name, shop.lat, shop.lon, route.seconds, route.meters, route.estimate, True,
-                   "free tow inside Guangdong to the nearest designated repair shop")
+    return TowPlan(
+        shop.name,
+        shop.lat,
+        shop.lon,
+        route.seconds,
+        route.meters,
+        route.estimate,
+        True,
+        "free tow inside Guangdong to the nearest designated repair shop",
+    )

@@ -18,6 +18,7 @@ import numpy as np
 
 from dispatch_engine.dispatch import escalation, lifecycle
 from dispatch_engine.dispatch.model import (
+    TOW_KINDS,
     Assignment,
     AssignmentStatus,
     Escalation,
@@ -27,11 +28,10 @@ from dispatch_engine.dispatch.model import (
     Incident,
     IncidentRequest,
     IncidentStatus,
-    TOW_KINDS,
 )
-from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
 from dispatch_engine.dispatch.ports import Clock, DispatchStore
 from dispatch_engine.dispatch.rank import Candidate, FleetLocator, LocatedFleet, eta_matrix, rank
+from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
 from dispatch_engine.dispatch.surge import SurgeProblem, assign_greedy, assign_jointly
 from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
@@ -59,10 +59,20 @@ class SurgeReport:
 class Dispatcher:
     """Assigns vehicles to incidents and follows them to the end."""
 
-    def __init__(self, *, store: DispatchStore, router: Router, classifier: ZoneClassifier, clock: Clock,
-                 repair_shops: tuple[RepairShop, ...] = (), horizon_s: float = 3 * 3600.0) -> None:
+    def __init__(
+        self,
+        *,
+        store: DispatchStore,
+        router: Router,
+        classifier: ZoneClassifier,
+        clock: Clock,
+        repair_shops: tuple[RepairShop, ...] = (),
+        horizon_s: float = 3 * 3600.0,
+    ) -> None:
         self.store = store
-        self.horizon_s = horizon_s  # farther than this, the dispatcher arranges local rescue instead
+        self.horizon_s = (
+            horizon_s  # farther than this, the dispatcher arranges local rescue instead
+        )
         self.repair_shops = repair_shops
         self.router = router
         self.classifier = classifier
@@ -81,9 +91,16 @@ class Dispatcher:
         zone = require_service_area(self.classifier.classify(request.lat, request.lon))
         guarantee = ZONE_GUARANTEES[zone.zone]
         assert guarantee.call_minutes is not None and guarantee.arrival_minutes is not None
-        needs_tow = TOW_KINDS.intersection(request.needs) and (self.repair_shops or request.tow_destination)
-        tow = plan_tow(self.router, zone, self.repair_shops, owner_destination=request.tow_destination) \
-            if needs_tow else None
+        needs_tow = TOW_KINDS.intersection(request.needs) and (
+            self.repair_shops or request.tow_destination
+        )
+        tow = (
+            plan_tow(
+                self.router, zone, self.repair_shops, owner_destination=request.tow_destination
+            )
+            if needs_tow
+            else None
+        )
         return Incident(
             request=request,
             zone=zone,
@@ -110,33 +127,75 @@ class Dispatcher:
         excluded = {a.vehicle_id for a in incident.assignments}
         req = incident.request
         for kind in incident.missing_kinds():
-            free = [v for v in fleet.available(kind, req.skills, now, statuses=DISPATCHABLE) if v.id not in excluded]
+            free = [
+                v
+                for v in fleet.available(kind, req.skills, now, statuses=DISPATCHABLE)
+                if v.id not in excluded
+            ]
             preferred = [v for v in free if v.id == prefer]
-            candidates = rank(self.router, located, preferred or free, req.lat, req.lon, horizon_s=self.horizon_s)
+            candidates = rank(
+                self.router, located, preferred or free, req.lat, req.lon, horizon_s=self.horizon_s
+            )
             if not candidates and preferred:
-                candidates = rank(self.router, located, free, req.lat, req.lon, horizon_s=self.horizon_s)
-            if not candidates:
-                incident = _escalate(incident, Escalation(
-                    incident.id, EscalationKind.NO_VEHICLE, now, f"no {kind} available with skills "
-                    f"{sorted(req.skills) or 'none'} on shift within {self.horizon_s / 60:.0f} min"))
+                candidates = rank(
+                    self.router, located, free, req.lat, req.lon, horizon_s=self.horizon_s
+                )
+            chosen = self._claim_first(candidates)
+            if chosen is None:
+                incident = _escalate(
+                    incident,
+                    Escalation(
+                        incident.id,
+                        EscalationKind.NO_VEHICLE,
+                        now,
+                        f"no {kind} available with skills "
+                        f"{sorted(req.skills) or 'none'} on shift "
+                        f"within {self.horizon_s / 60:.0f} min",
+                    ),
+                )
                 continue
-            assignment = self._assignment(incident, candidates[0], located, now)
-            incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
-            risk = escalation.at_assignment(incident, assignment)
-            if risk is not None:
-                incident = _escalate(incident, risk)
-            fleet = self._set_status(fleet, candidates[0].vehicle, VehicleStatus.EN_ROUTE)
+            incident = self._add_assignment(incident, chosen, located, now)
         return lifecycle.settle_status(incident)
 
-    def _assignment(self, incident: Incident, best: Candidate, located: LocatedFleet, now) -> Assignment:
+    def _claim_first(self, candidates: Sequence[Candidate]) -> Candidate | None:
+        """The best candidate the store lets us have (others may have taken some meanwhile)."""
+        for candidate in candidates:
+            if (
+                self.store.claim_vehicle(
+                    candidate.vehicle.id, allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE
+                )
+                is not None
+            ):
+                return candidate
+        return None
+
+    def _add_assignment(
+        self, incident: Incident, chosen: Candidate, located: LocatedFleet, now
+    ) -> Incident:
+        """Record a claimed vehicle on the incident, escalating if it will be late."""
+        assignment = self._assignment(incident, chosen, located, now)
+        incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
+        risk = escalation.at_assignment(incident, assignment)
+        return incident if risk is None else _escalate(incident, risk)
+
+    def _assignment(
+        self, incident: Incident, best: Candidate, located: LocatedFleet, now
+    ) -> Assignment:
         req = incident.request
         sub = located.subset([best.vehicle])
         if best.estimate:
-            distance_m = float(self.router.fallback.meters(sub.points, self.router.fallback.locate(req.lat, req.lon))[0, 0])
+            distance_m = float(
+                self.router.fallback.meters(
+                    sub.points, self.router.fallback.locate(req.lat, req.lon)
+                )[0, 0]
+            )
         else:
             # bounded by the known ETA, the search only explores what the answer needs
-            distance_m = self.router.road.route(sub.snapped, self.router.road.locate(req.lat, req.lon),
-                                                cutoff_s=best.eta_s * 1.0001 + 1).meters
+            distance_m = self.router.road.route(
+                sub.snapped,
+                self.router.road.locate(req.lat, req.lon),
+                cutoff_s=best.eta_s * 1.0001 + 1,
+            ).meters
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
             vehicle_id=best.vehicle.id,
@@ -148,13 +207,17 @@ class Dispatcher:
             assigned_at=now,
         )
 
-    def _set_status(self, fleet: Fleet, vehicle: Vehicle, status: VehicleStatus, *,
-                    position: tuple[float, float] | None = None) -> Fleet:
+    def _set_status(
+        self,
+        vehicle: Vehicle,
+        status: VehicleStatus,
+        *,
+        position: tuple[float, float] | None = None,
+    ) -> None:
         updated = dataclasses.replace(vehicle, status=status)
         if position is not None:
             updated = dataclasses.replace(updated, lat=position[0], lon=position[1])
         self.store.save_vehicles([updated])
-        return fleet.with_vehicle(updated)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -164,7 +227,9 @@ class Dispatcher:
             raise NotFoundError(f"no incident {incident_id}", field="incident_id")
         return found
 
-    def record(self, incident_id: str, event_type: EventType, *, vehicle_id: str | None = None) -> Incident:
+    def record(
+        self, incident_id: str, event_type: EventType, *, vehicle_id: str | None = None
+    ) -> Incident:
         """Apply a dispatcher's event; declines and no-shows reassign, A/B partner first."""
         with self._lock:
             incident = self.incident(incident_id)
@@ -178,7 +243,7 @@ class Dispatcher:
             elif event_type == EventType.CANCELLED:
                 for a in incident.active():
                     if a.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.ARRIVED):
-                        fleet = self._set_status(fleet, fleet.vehicle(a.vehicle_id), VehicleStatus.AVAILABLE)
+                        self._set_status(fleet.vehicle(a.vehicle_id), VehicleStatus.AVAILABLE)
                 incident = dataclasses.replace(incident, status=IncidentStatus.CANCELLED)
             else:
                 incident = self._vehicle_event(incident, event_type, vehicle_id, fleet, now)
@@ -186,32 +251,50 @@ class Dispatcher:
             self.store.append_event(Event(incident_id, event_type, now, vehicle_id))
             return incident
 
-    def _vehicle_event(self, incident: Incident, event_type: EventType, vehicle_id: str | None,
-                       fleet: Fleet, now) -> Incident:
+    def _vehicle_event(
+        self, incident: Incident, event_type: EventType, vehicle_id: str | None, fleet: Fleet, now
+    ) -> Incident:
         if vehicle_id is None:
-            raise InvalidInputError(f"a '{event_type}' event needs the vehicle_id", field="vehicle_id")
+            raise InvalidInputError(
+                f"a '{event_type}' event needs the vehicle_id", field="vehicle_id"
+            )
         assignment = lifecycle.active_assignment(incident, vehicle_id)
         vehicle = fleet.vehicle(vehicle_id)
         req = incident.request
         if event_type == EventType.ARRIVED:
-            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.ARRIVED))
+            incident = lifecycle.replace_assignment(
+                incident, lifecycle.move(assignment, AssignmentStatus.ARRIVED)
+            )
             incident = dataclasses.replace(incident, arrived_at=incident.arrived_at or now)
-            self._set_status(fleet, vehicle, VehicleStatus.ON_SCENE, position=(req.lat, req.lon))
+            self._set_status(vehicle, VehicleStatus.ON_SCENE, position=(req.lat, req.lon))
         elif event_type == EventType.DONE:
-            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.DONE))
-            self._set_status(fleet, vehicle, VehicleStatus.RETURNING, position=(req.lat, req.lon))
+            incident = lifecycle.replace_assignment(
+                incident, lifecycle.move(assignment, AssignmentStatus.DONE)
+            )
+            self._set_status(vehicle, VehicleStatus.RETURNING, position=(req.lat, req.lon))
         elif event_type in (EventType.DECLINED, EventType.NO_SHOW):
-            incident = lifecycle.replace_assignment(incident, lifecycle.move(assignment, AssignmentStatus.DECLINED))
+            incident = lifecycle.replace_assignment(
+                incident, lifecycle.move(assignment, AssignmentStatus.DECLINED)
+            )
             # a decline leaves the vehicle free for others; a no-show takes it out until checked
-            status = VehicleStatus.AVAILABLE if event_type == EventType.DECLINED else VehicleStatus.OFF_DUTY
-            self._set_status(fleet, vehicle, status)
+            status = (
+                VehicleStatus.AVAILABLE
+                if event_type == EventType.DECLINED
+                else VehicleStatus.OFF_DUTY
+            )
+            self._set_status(vehicle, status)
             incident = self._fill(lifecycle.settle_status(incident), prefer=vehicle.partner_id)
         else:
             raise InvalidInputError(f"unknown event type '{event_type}'", field="type")
         return lifecycle.settle_status(incident)
 
-    def update_vehicle(self, vehicle_id: str, *, status: VehicleStatus | None = None,
-                       position: tuple[float, float] | None = None) -> Vehicle:
+    def update_vehicle(
+        self,
+        vehicle_id: str,
+        *,
+        status: VehicleStatus | None = None,
+        position: tuple[float, float] | None = None,
+    ) -> Vehicle:
         """A dispatcher's or a driver's update of a vehicle's status or WGS-84 position."""
         if position is not None:
             validate_lat_lon(*position)
@@ -234,7 +317,9 @@ class Dispatcher:
             for incident in self.store.incidents():
                 new = escalation.overdue(incident, now)
                 if new:
-                    self.store.save_incident(dataclasses.replace(incident, escalations=(*incident.escalations, *new)))
+                    self.store.save_incident(
+                        dataclasses.replace(incident, escalations=(*incident.escalations, *new))
+                    )
                     raised.extend(new)
         return raised
 
@@ -247,7 +332,11 @@ class Dispatcher:
             now = self.clock.now()
             fleet = self.store.fleet()
             located = self.locator.locate(fleet.vehicles)
-            waiting = [i for i in self.store.incidents() if i.status == IncidentStatus.OPEN and i.missing_kinds()]
+            waiting = [
+                i
+                for i in self.store.incidents()
+                if i.status == IncidentStatus.OPEN and i.missing_kinds()
+            ]
             totals = np.zeros(6)
             updated: dict[str, Incident] = {i.id: i for i in waiting}
             for kind in sorted({k for i in waiting for k in i.missing_kinds()}):
@@ -258,43 +347,62 @@ class Dispatcher:
                 problem, estimate = self._surge_problem(needing, vehicles, located, now)
                 joint = assign_jointly(problem)
                 greedy = assign_greedy(problem)
-                totals += [len(needing), joint.assigned_count, joint.met_count, joint.met_injury_count,
-                           greedy.met_count, greedy.met_injury_count]
+                totals += [
+                    len(needing),
+                    joint.assigned_count,
+                    joint.met_count,
+                    joint.met_injury_count,
+                    greedy.met_count,
+                    greedy.met_injury_count,
+                ]
                 for row, incident in enumerate(needing):
                     col = int(joint.vehicle_of[row])
                     if col < 0:
                         continue
-                    best = Candidate(vehicles[col], float(problem.eta_s[row, col]), bool(estimate[row, col]))
-                    assignment = self._assignment(incident, best, located, now)
-                    incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
-                    risk = escalation.at_assignment(incident, assignment)
-                    if risk is not None:
-                        incident = _escalate(incident, risk)
-                    updated[incident.id] = lifecycle.settle_status(incident)
-                    fleet = self._set_status(fleet, vehicles[col], VehicleStatus.EN_ROUTE)
+                    best = Candidate(
+                        vehicles[col], float(problem.eta_s[row, col]), bool(estimate[row, col])
+                    )
+                    if self._claim_first([best]) is None:
+                        continue  # taken by a concurrent request since the matrix was built
+                    updated[incident.id] = lifecycle.settle_status(
+                        self._add_assignment(incident, best, located, now)
+                    )
             for incident in updated.values():
                 self.store.save_incident(incident)
             n, assigned, met, met_injury, greedy_met, greedy_injury = (int(x) for x in totals)
-            return SurgeReport(n, assigned, met, met_injury, greedy_met, greedy_injury,
-                               time.perf_counter() - started)
+            return SurgeReport(
+                n,
+                assigned,
+                met,
+                met_injury,
+                greedy_met,
+                greedy_injury,
+                time.perf_counter() - started,
+            )
 
-    def _surge_problem(self, incidents: Sequence[Incident], vehicles: Sequence[Vehicle], located: LocatedFleet,
-                       now) -> tuple[SurgeProblem, np.ndarray]:
+    def _surge_problem(
+        self, incidents: Sequence[Incident], vehicles: Sequence[Vehicle], located: LocatedFleet, now
+    ) -> tuple[SurgeProblem, np.ndarray]:
         lat = np.array([i.request.lat for i in incidents])
         lon = np.array([i.request.lon for i in incidents])
         eta, estimate = eta_matrix(self.router, located.subset(vehicles), lat, lon)
         eta, estimate = eta.T.copy(), estimate.T
         eta[eta > self.horizon_s] = np.inf
         for row, incident in enumerate(incidents):
-            lacking = [col for col, v in enumerate(vehicles) if not incident.request.skills <= v.skills]
+            lacking = [
+                col for col, v in enumerate(vehicles) if not incident.request.skills <= v.skills
+            ]
             eta[row, lacking] = np.inf
         deadline_s = np.array([(i.arrival_due_at - now).total_seconds() for i in incidents])
         injury = np.array([i.request.injured for i in incidents], dtype=bool)
-        return SurgeProblem(eta_s=eta, deadline_s=deadline_s, injury=injury,
-                            incident_ids=tuple(i.id for i in incidents),
-                            vehicle_ids=tuple(v.id for v in vehicles)), estimate
+        return SurgeProblem(
+            eta_s=eta,
+            deadline_s=deadline_s,
+            injury=injury,
+            incident_ids=tuple(i.id for i in incidents),
+            vehicle_ids=tuple(v.id for v in vehicles),
+        ), estimate
 
 
 def _escalate(incident: Incident, item: Escalation) -> Incident:
     return dataclasses.replace(incident, escalations=(*incident.escalations, item))
-

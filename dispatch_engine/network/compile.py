@@ -81,7 +81,9 @@ class CompiledNetwork:
 
     def summary(self) -> dict:
         """Counts and road-class kilometres, for ``network info`` and the demo."""
-        km = np.bincount(self.edge_class, weights=self.edge_length_m, minlength=len(self.road_classes))
+        km = np.bincount(
+            self.edge_class, weights=self.edge_length_m, minlength=len(self.road_classes)
+        )
         return {
             "name": self.meta.get("name", "unnamed"),
             "synthetic": self.synthetic,
@@ -110,8 +112,11 @@ class CompiledNetwork:
             for name in self.__dataclass_fields__
             if name not in ("meta", "road_classes")
         }
-        header = {"format_version": FORMAT_VERSION, "road_classes": list(self.road_classes),
-                  "meta": self.meta}
+        header = {
+            "format_version": FORMAT_VERSION,
+            "road_classes": list(self.road_classes),
+            "meta": self.meta,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, header=np.array(json.dumps(header, ensure_ascii=False)), **arrays)

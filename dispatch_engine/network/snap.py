@@ -17,7 +17,6 @@ from pyproj import CRS, Transformer
 from dispatch_engine.errors import OffNetworkError
 from dispatch_engine.network.compile import CompiledNetwork
 
-
 AT_NODE_M = 0.01
 
 
@@ -76,7 +75,10 @@ class Snapper:
         self._reverse = _reverse_edge(network, tail[self._edge], head[self._edge])
         a, b = tail[self._edge], head[self._edge]
         coords = np.stack(
-            [np.stack([self._x[a], self._y[a]], axis=1), np.stack([self._x[b], self._y[b]], axis=1)],
+            [
+                np.stack([self._x[a], self._y[a]], axis=1),
+                np.stack([self._x[b], self._y[b]], axis=1),
+            ],
             axis=1,
         )
         self._segments = shapely.linestrings(coords)
@@ -110,11 +112,18 @@ class Snapper:
         found[point_idx] = True
         order = np.argsort(point_idx, kind="stable")
         point_idx, seg_idx, dist_m = point_idx[order], seg_idx[order], dist_m[order]
-        fraction = shapely.line_locate_point(self._segments[seg_idx], points[point_idx], normalized=True)
+        fraction = shapely.line_locate_point(
+            self._segments[seg_idx], points[point_idx], normalized=True
+        )
         return found, self._place(lat[point_idx], lon[point_idx], seg_idx, fraction, dist_m)
 
     def _place(
-        self, lat: np.ndarray, lon: np.ndarray, seg: np.ndarray, t: np.ndarray, offroad_m: np.ndarray
+        self,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        seg: np.ndarray,
+        t: np.ndarray,
+        offroad_m: np.ndarray,
     ) -> Snapped:
         net = self.network
         edge, reverse = self._edge[seg], self._reverse[seg]
@@ -131,7 +140,9 @@ class Snapper:
         pos_s[two_way, 1] = net.edge_chain_offset_s[rev] + (1 - t[two_way]) * net.edge_time_s[rev]
         pos_m[two_way, 1] = net.edge_chain_offset_m[rev] + (1 - t[two_way]) * net.edge_length_m[rev]
         along_m = t * self._segment_m[seg]
-        at_node = np.where(along_m < AT_NODE_M, a, np.where(self._segment_m[seg] - along_m < AT_NODE_M, b, -1))
+        at_node = np.where(
+            along_m < AT_NODE_M, a, np.where(self._segment_m[seg] - along_m < AT_NODE_M, b, -1)
+        )
         return Snapped(
             at_node=at_node.astype(np.int64),
             lat=lat,

@@ -65,7 +65,9 @@ def build_embedded(settings: Settings, *, progress: Progress = quiet) -> Compile
     return network
 
 
-def build_from_osm_file(osm_file: Path, *, progress: Progress = quiet) -> tuple[CompiledNetwork, Path]:
+def build_from_osm_file(
+    osm_file: Path, *, progress: Progress = quiet
+) -> tuple[CompiledNetwork, Path]:
     """Compile a local ``.osm.pbf`` / ``.osm`` / ``.graphml``; cached next to the file."""
     if not osm_file.is_file():
         raise InvalidInputError(f"no such file: {osm_file}", field="osm_file")
@@ -80,13 +82,16 @@ def build_from_osm_file(osm_file: Path, *, progress: Progress = quiet) -> tuple[
     graph = osm_file_module.graph_from_osm_file(osm_file)
     progress(f"compiling {graph.number_of_nodes():,} nodes, {graph.number_of_edges():,} edges")
     network = compile_graph(
-        graph, meta={"source": f"osm file {osm_file.name}", "synthetic": False, "content_hash": content}
+        graph,
+        meta={"source": f"osm file {osm_file.name}", "synthetic": False, "content_hash": content},
     )
     network.save(path)
     return network, path
 
 
-def build_from_place(place: str, settings: Settings, *, progress: Progress = quiet) -> tuple[CompiledNetwork, Path]:
+def build_from_place(
+    place: str, settings: Settings, *, progress: Progress = quiet
+) -> tuple[CompiledNetwork, Path]:
     """Download a place from OpenStreetMap with osmnx (needs internet; cached)."""
     path = settings.cache_dir / "networks" / f"place-{_digest(place.encode())}.npz"
     if path.exists():

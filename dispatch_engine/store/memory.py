@@ -6,11 +6,12 @@ each read or write whole when several threads share it.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable
 
 from dispatch_engine.dispatch.model import Event, Incident
-from dispatch_engine.fleet.model import Fleet, Vehicle
+from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 
 
 class MemoryDispatchStore:
@@ -28,6 +29,17 @@ class MemoryDispatchStore:
         with self._lock:
             for vehicle in vehicles:
                 self._fleet = self._fleet.with_vehicle(vehicle)
+
+    def claim_vehicle(
+        self, vehicle_id: str, *, allowed: frozenset[VehicleStatus], status: VehicleStatus
+    ) -> Vehicle | None:
+        with self._lock:
+            vehicle = self._fleet.vehicle(vehicle_id)
+            if vehicle.status not in allowed:
+                return None
+            claimed = dataclasses.replace(vehicle, status=status)
+            self._fleet = self._fleet.with_vehicle(claimed)
+            return claimed
 
     def get_incident(self, incident_id: str) -> Incident | None:
         with self._lock:

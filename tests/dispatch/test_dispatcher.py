@@ -75,7 +75,9 @@ def test_ranking_equals_brute_force_over_networkx(grid_graph, router):
     target = picked[11]
     located = FleetLocator(router).locate(vehicles)
     ranked = rank(router, located, vehicles, *node_at(grid_graph, target))
-    to_target = nx.single_source_dijkstra_path_length(grid_graph.reverse(), target, weight="travel_time")
+    to_target = nx.single_source_dijkstra_path_length(
+        grid_graph.reverse(), target, weight="travel_time"
+    )
     expected = sorted(vehicles, key=lambda v: (to_target[picked[int(v.id[1:])]], v.id))
     assert [c.vehicle.id for c in ranked] == [v.id for v in expected]
     for c in ranked:
@@ -107,14 +109,29 @@ def test_skills_shift_and_status_are_respected(grid_graph, router, classifier):
     far_lat, far_lon = node_at(grid_graph, nodes[0])
     vehicles = [
         make_vehicle(id="NOSKILL", lat=lat, lon=lon),
-        make_vehicle(id="OFFSHIFT", lat=lat, lon=lon, skills=frozenset({"injury_case"}), shifts=(DAY_SHIFT,)),
-        make_vehicle(id="BUSY", lat=lat, lon=lon, skills=frozenset({"injury_case"}), status=VehicleStatus.ON_SCENE),
+        make_vehicle(
+            id="OFFSHIFT", lat=lat, lon=lon, skills=frozenset({"injury_case"}), shifts=(DAY_SHIFT,)
+        ),
+        make_vehicle(
+            id="BUSY",
+            lat=lat,
+            lon=lon,
+            skills=frozenset({"injury_case"}),
+            status=VehicleStatus.ON_SCENE,
+        ),
         make_vehicle(id="FAR", lat=far_lat, lon=far_lon, skills=frozenset({"injury_case"})),
     ]
     night = NOON.replace(hour=23)
     dispatcher, _ = make_dispatcher(router, classifier, *vehicles, now=night)
-    incident = dispatcher.dispatch(request(grid_graph, nodes[28], reported_at=night, injured=True,
-                                           skills=frozenset({"injury_case"})))
+    incident = dispatcher.dispatch(
+        request(
+            grid_graph,
+            nodes[28],
+            reported_at=night,
+            injured=True,
+            skills=frozenset({"injury_case"}),
+        )
+    )
     assert [a.vehicle_id for a in incident.assignments] == ["FAR"]
 
 
@@ -122,10 +139,14 @@ def test_multi_vehicle_incident_gets_one_per_kind(grid_graph, router, classifier
     """An incident needing survey + flatbed gets the best of each kind."""
     nodes = list(grid_graph.nodes)
     survey = vehicles_at_nodes(grid_graph, [nodes[5], nodes[40]])
-    tows = [dataclasses.replace(v, id=f"T{v.id}", kind=VehicleKind.TOW_FLATBED)
-            for v in vehicles_at_nodes(grid_graph, [nodes[30], nodes[60]])]
+    tows = [
+        dataclasses.replace(v, id=f"T{v.id}", kind=VehicleKind.TOW_FLATBED)
+        for v in vehicles_at_nodes(grid_graph, [nodes[30], nodes[60]])
+    ]
     dispatcher, _ = make_dispatcher(router, classifier, *survey, *tows)
-    incident = dispatcher.dispatch(request(grid_graph, nodes[31], needs=(VehicleKind.SURVEY, VehicleKind.TOW_FLATBED)))
+    incident = dispatcher.dispatch(
+        request(grid_graph, nodes[31], needs=(VehicleKind.SURVEY, VehicleKind.TOW_FLATBED))
+    )
     kinds = {a.kind: a.vehicle_id for a in incident.assignments}
     assert set(kinds) == {VehicleKind.SURVEY, VehicleKind.TOW_FLATBED}
     assert kinds[VehicleKind.TOW_FLATBED] == "TV00"
@@ -162,7 +183,9 @@ def test_decline_reassigns_to_the_ab_partner_first(grid_graph, router, classifie
 def test_lifecycle_to_done_and_illegal_moves(grid_graph, router, classifier):
     """called -> arrived -> done closes the incident; repeating or skipping steps is a conflict."""
     nodes = list(grid_graph.nodes)
-    dispatcher, clock = make_dispatcher(router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]]))
+    dispatcher, clock = make_dispatcher(
+        router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]])
+    )
     dispatcher.dispatch(request(grid_graph, nodes[9]))
     with pytest.raises(ConflictError, match="cannot go from 'assigned' to 'done'"):
         dispatcher.record("I1", EventType.DONE, vehicle_id="V00")
@@ -178,13 +201,19 @@ def test_lifecycle_to_done_and_illegal_moves(grid_graph, router, classifier):
     assert dispatcher.store.fleet().vehicle("V00").status == VehicleStatus.RETURNING
     with pytest.raises(ConflictError, match="already done"):
         dispatcher.record("I1", EventType.ARRIVED, vehicle_id="V00")
-    assert [e.type for e in dispatcher.store.events("I1")] == [EventType.CALLED, EventType.ARRIVED, EventType.DONE]
+    assert [e.type for e in dispatcher.store.events("I1")] == [
+        EventType.CALLED,
+        EventType.ARRIVED,
+        EventType.DONE,
+    ]
 
 
 def test_escalations_follow_the_clock(grid_graph, router, classifier):
     """Call overdue after 5 min without a call, arrival overdue after 15 min, each raised once."""
     nodes = list(grid_graph.nodes)
-    dispatcher, clock = make_dispatcher(router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]]))
+    dispatcher, clock = make_dispatcher(
+        router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]])
+    )
     dispatcher.dispatch(request(grid_graph, nodes[9]))
     clock.set(NOON + timedelta(minutes=5))
     assert dispatcher.check_escalations() == []
@@ -196,7 +225,7 @@ def test_escalations_follow_the_clock(grid_graph, router, classifier):
 
 
 def test_late_eta_escalates_at_assignment(grid_graph, router, classifier):
-    """A car that cannot make the deadline is still sent, flagged, with an arrival_at_risk escalation."""
+    """A car that cannot make the deadline is still sent, flagged, and escalated."""
     nodes = list(grid_graph.nodes)
     dispatcher, _ = make_dispatcher(router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]]))
     late_report = NOON - timedelta(minutes=14, seconds=50)
@@ -205,13 +234,21 @@ def test_late_eta_escalates_at_assignment(grid_graph, router, classifier):
     assert [e.kind for e in incident.escalations] == [EscalationKind.ARRIVAL_AT_RISK]
 
 
-def test_outside_shaoguan_is_served_by_the_nearest_branch_with_an_estimate(grid_graph, router, classifier):
+def test_outside_shaoguan_is_served_by_the_nearest_branch_with_an_estimate(
+    grid_graph, router, classifier
+):
     """A Guangzhou incident goes to the Guangzhou branch, its ETA flagged as an estimate."""
-    branch = make_vehicle(id="PB-GZ", lat=23.13, lon=113.26, branch="广州市", position_is_estimate=True)
-    other = make_vehicle(id="PB-CS", lat=28.23, lon=112.94, branch="长沙市", position_is_estimate=True)
+    branch = make_vehicle(
+        id="PB-GZ", lat=23.13, lon=113.26, branch="广州市", position_is_estimate=True
+    )
+    other = make_vehicle(
+        id="PB-CS", lat=28.23, lon=112.94, branch="长沙市", position_is_estimate=True
+    )
     local = vehicles_at_nodes(grid_graph, [list(grid_graph.nodes)[0]])
     dispatcher, _ = make_dispatcher(router, classifier, branch, other, *local)
-    incident = dispatcher.dispatch(IncidentRequest(id="GZ", lat=23.15, lon=113.30, reported_at=NOON))
+    incident = dispatcher.dispatch(
+        IncidentRequest(id="GZ", lat=23.15, lon=113.30, reported_at=NOON)
+    )
     assert incident.zone.zone == "guangdong"
     assert incident.arrival_due_at == NOON + timedelta(minutes=30)
     (assignment,) = incident.assignments
@@ -230,13 +267,23 @@ def test_surge_never_double_books_and_meets_at_least_greedy(grid_graph, router, 
     """A joint surge assignment uses each vehicle once and meets as many guarantees as greedy."""
     rng = np.random.default_rng(3)
     nodes = list(grid_graph.nodes)
-    vehicles = vehicles_at_nodes(grid_graph, [nodes[i] for i in rng.choice(len(nodes), 6, replace=False)])
+    vehicles = vehicles_at_nodes(
+        grid_graph, [nodes[i] for i in rng.choice(len(nodes), 6, replace=False)]
+    )
     dispatcher, clock = make_dispatcher(router, classifier, *vehicles)
     for k, i in enumerate(rng.choice(len(nodes), 9, replace=False)):
         lat, lon = node_at(grid_graph, nodes[i])
-        dispatcher.store.save_incident(dispatcher.open_incident(IncidentRequest(
-            id=f"S{k}", lat=lat, lon=lon, reported_at=NOON - timedelta(minutes=int(rng.integers(0, 14))),
-            injured=bool(k % 3 == 0))))
+        dispatcher.store.save_incident(
+            dispatcher.open_incident(
+                IncidentRequest(
+                    id=f"S{k}",
+                    lat=lat,
+                    lon=lon,
+                    reported_at=NOON - timedelta(minutes=int(rng.integers(0, 14))),
+                    injured=bool(k % 3 == 0),
+                )
+            )
+        )
     report = dispatcher.surge()
     assigned = [a.vehicle_id for i in dispatcher.store.incidents() for a in i.assignments]
     assert len(assigned) == len(set(assigned)) == 6
@@ -246,13 +293,18 @@ def test_surge_never_double_books_and_meets_at_least_greedy(grid_graph, router, 
 
 
 def test_tow_goes_free_to_the_nearest_designated_shop_by_road(grid_graph, router, classifier):
-    """A tow inside Guangdong goes free to the shop nearest by networkx road time; an owner's choice is not free."""
+    """A Guangdong tow goes free to the nearest shop by road; an owner's choice is not free."""
     from dispatch_engine.dispatch.rescue import RepairShop
 
     nodes = list(grid_graph.nodes)
     shop_nodes = [nodes[0], nodes[36], nodes[63]]
-    shops = tuple(RepairShop(f"RS{i}", f"shop {i}", "浈江区", *node_at(grid_graph, n)) for i, n in enumerate(shop_nodes))
-    tow = dataclasses.replace(vehicles_at_nodes(grid_graph, [nodes[1]])[0], kind=VehicleKind.TOW_FLATBED)
+    shops = tuple(
+        RepairShop(f"RS{i}", f"shop {i}", "浈江区", *node_at(grid_graph, n))
+        for i, n in enumerate(shop_nodes)
+    )
+    tow = dataclasses.replace(
+        vehicles_at_nodes(grid_graph, [nodes[1]])[0], kind=VehicleKind.TOW_FLATBED
+    )
     dispatcher, _ = make_dispatcher(router, classifier, tow)
     dispatcher.repair_shops = shops
     incident = dispatcher.dispatch(request(grid_graph, nodes[20], needs=(VehicleKind.TOW_FLATBED,)))
@@ -261,6 +313,13 @@ def test_tow_goes_free_to_the_nearest_designated_shop_by_road(grid_graph, router
     assert incident.tow is not None and incident.tow.free
     assert incident.tow.destination == f"shop {best}"
     assert incident.tow.seconds == pytest.approx(times[shop_nodes[best]], abs=0.01)
-    owner = dispatcher.open_incident(request(grid_graph, nodes[20], id="I2", needs=(VehicleKind.TOW_FLATBED,),
-                                             tow_destination=("my garage", *node_at(grid_graph, nodes[7]))))
+    owner = dispatcher.open_incident(
+        request(
+            grid_graph,
+            nodes[20],
+            id="I2",
+            needs=(VehicleKind.TOW_FLATBED,),
+            tow_destination=("my garage", *node_at(grid_graph, nodes[7])),
+        )
+    )
     assert owner.tow is not None and not owner.tow.free and owner.tow.destination == "my garage"

@@ -25,7 +25,9 @@ def engine(network) -> RoadEngine:
 
 
 def _node_points(graph, nodes):
-    return np.array([graph.nodes[n]["y"] for n in nodes]), np.array([graph.nodes[n]["x"] for n in nodes])
+    return np.array([graph.nodes[n]["y"] for n in nodes]), np.array(
+        [graph.nodes[n]["x"] for n in nodes]
+    )
 
 
 def test_compile_contracts_chains(grid_graph, network):
@@ -73,9 +75,13 @@ def _split_reference(graph, network, engine, lat, lon):
     for i in range(len(lat)):
         point = shapely.Point(snapped.snapped_lon[i], snapped.snapped_lat[i])
         best = None
-        for u, v, data in graph.edges(data=True):
-            seg = shapely.LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]),
-                                      (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+        for u, v, _data in graph.edges(data=True):
+            seg = shapely.LineString(
+                [
+                    (graph.nodes[u]["x"], graph.nodes[u]["y"]),
+                    (graph.nodes[v]["x"], graph.nodes[v]["y"]),
+                ]
+            )
             d = seg.distance(point)
             if best is None or d < best[0]:
                 best = (d, u, v, seg.project(point, normalized=True))
@@ -103,7 +109,7 @@ def test_points_off_nodes_equal_networkx_with_split_edges(grid_graph, network, e
         lengths = nx.single_source_dijkstra_path_length(ref, src, weight="travel_time")
         for j, dst in enumerate(ids):
             if i != j:
-                # the reference adds each point's off-road leg on every edge touching it: once out, once in
+                # the reference adds each point's off-road leg on the edges touching it
                 assert matrix[i, j] == pytest.approx(lengths[dst], abs=0.01)
 
 
@@ -119,10 +125,12 @@ def test_route_matches_time_and_is_a_real_path(grid_graph, network, engine):
         route = engine.route(pts.take([i]), pts.take([j]))
         assert route.seconds == pytest.approx(matrix[i, j], abs=1e-6)
         assert not route.estimate
-        for u, v in zip(route.nodes[:-1], route.nodes[1:]):
+        for u, v in zip(route.nodes[:-1], route.nodes[1:], strict=False):
             assert grid_graph.has_edge(u, v)
-        inner = sum(min(d["length"] for d in grid_graph[u][v].values())
-                    for u, v in zip(route.nodes[1:-2], route.nodes[2:-1]))
+        inner = sum(
+            min(d["length"] for d in grid_graph[u][v].values())
+            for u, v in zip(route.nodes[1:-2], route.nodes[2:-1], strict=False)
+        )
         assert route.meters >= inner - 1e-3
         assert route.geometry[0] == pytest.approx((lat[i], lon[i]))
         assert route.geometry[-1] == pytest.approx((lat[j], lon[j]))
@@ -158,7 +166,9 @@ def _closest_on_segment(graph, u, v, lat, lon):
     ax, ay = graph.nodes[u]["x"] * k, graph.nodes[u]["y"]
     bx, by = graph.nodes[v]["x"] * k, graph.nodes[v]["y"]
     px, py = lon * k, lat
-    t = np.clip(((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
+    t = np.clip(
+        ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1
+    )
     return ay + t * (by - ay), (ax + t * (bx - ax)) / k
 
 
