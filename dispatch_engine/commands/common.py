@@ -35,7 +35,7 @@ def cli_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except DispatchEngineError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

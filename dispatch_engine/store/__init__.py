@@ -1,2 +1,2 @@
-"""Durable storage: SQLAlchemy models, Alembic migrations and the SQL implementations of the
-core's store protocols. SQLite (a file path) by default, PostgreSQL by DSN."""
+"""Storage: an in-memory store for the dispatch core, and the durable SQL stores (SQLAlchemy
+models, Alembic migrations; SQLite from a file path by default, PostgreSQL by DSN)."""

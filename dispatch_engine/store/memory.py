@@ -10,6 +10,7 @@ import dataclasses
 import threading
 from collections.abc import Iterable
 
+from dispatch_engine.dispatch.lifecycle import CLOSED
 from dispatch_engine.dispatch.model import Event, Incident
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 
@@ -18,6 +19,7 @@ class MemoryDispatchStore:
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
         self._incidents: dict[str, Incident] = {}
+        self._active: dict[str, Incident] = {}  # not done or cancelled
         self._events: dict[str, list[Event]] = {}
         self._lock = threading.Lock()
 
@@ -48,11 +50,19 @@ class MemoryDispatchStore:
     def save_incident(self, incident: Incident) -> None:
         with self._lock:
             self._incidents[incident.id] = incident
+            if incident.status in CLOSED:
+                self._active.pop(incident.id, None)
+            else:
+                self._active[incident.id] = incident
 
     def incidents(self) -> list[Incident]:
         """All incidents in report order (then id), so runs repeat exactly."""
         with self._lock:
-            return sorted(self._incidents.values(), key=lambda i: (i.request.reported_at, i.id))
+            return sorted(self._incidents.values(), key=_report_order)
+
+    def active_incidents(self) -> list[Incident]:
+        with self._lock:
+            return sorted(self._active.values(), key=_report_order)
 
     def append_event(self, event: Event) -> None:
         with self._lock:
@@ -61,3 +71,7 @@ class MemoryDispatchStore:
     def events(self, incident_id: str) -> list[Event]:
         with self._lock:
             return list(self._events.get(incident_id, []))
+
+
+def _report_order(incident: Incident) -> tuple:
+    return incident.request.reported_at, incident.id

@@ -1,0 +1,609 @@
+"""The SQL implementation of the claims store protocols (``claims.ports``).
+
+One :class:`SqlClaimsTransaction` wraps one SQLAlchemy session in one database
+transaction. Rows are mapped to the core's frozen records on the way out, so nothing
+outside this package sees a row. Locks: ``for_update`` is ``SELECT ... FOR UPDATE`` on
+PostgreSQL; on SQLite every transaction already holds the write lock (``db.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch_engine.claims.audit import AuditEntry, WaiverAudit
+from dispatch_engine.claims.complaints import (
+    Complaint,
+    ComplaintCategory,
+    ComplaintChannel,
+    ComplaintInput,
+    ComplaintState,
+)
+from dispatch_engine.claims.documents import ClaimDocument, DocumentKind
+from dispatch_engine.claims.intake import ClaimReport, Driver, Location, ThirdParty, Vehicle
+from dispatch_engine.claims.lifecycle import FINISHED_STATES, Claim, ClaimState, Deadlines
+from dispatch_engine.claims.notices import Channel, Notice, NoticeKind, NoticeStatus
+from dispatch_engine.claims.payments import (
+    Payee,
+    PayeeAuthorisation,
+    PayeeKind,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+)
+from dispatch_engine.claims.ports import IdempotencyRecord
+from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDecision, WaiverRule
+from dispatch_engine.errors import NotFoundError
+from dispatch_engine.store.models import (
+    AuditLogRow,
+    ClaimRow,
+    ComplaintRow,
+    DocumentRow,
+    IdempotencyKeyRow,
+    NoticeRow,
+    PayeeRow,
+    PaymentRow,
+    SequenceRow,
+    WaiverDecisionRow,
+)
+
+
+class SqlClaimsStore:
+    """Claims storage on a SQLAlchemy engine (see ``store.db.make_engine``).
+
+    The schema must exist: run ``store.migrate.upgrade`` first.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlClaimsTransaction]:
+        """Commit when the block ends, roll back when it raises."""
+        with self._sessions.begin() as session:
+            yield SqlClaimsTransaction(session)
+
+
+class SqlClaimsTransaction:
+    """``ClaimsTransaction`` over one session; see the protocol for each method."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        dialect = session.get_bind().dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # --- shared ---------------------------------------------------------------------------
+
+    def next_sequence(self, name: str, day: date) -> int:
+        statement = (
+            self._insert(SequenceRow)
+            .values(name=name, day=day, last_value=1)
+            .on_conflict_do_update(
+                index_elements=["name", "day"],
+                set_={"last_value": SequenceRow.last_value + 1},
+            )
+            .returning(SequenceRow.last_value)
+        )
+        # The upsert locks the counter row until commit: concurrent callers queue up.
+        return int(self._session.execute(statement).scalar_one())
+
+    def reserve_idempotency_key(
+        self, scope: str, key: str, fingerprint: str, *, at: datetime
+    ) -> IdempotencyRecord | None:
+        statement = (
+            self._insert(IdempotencyKeyRow)
+            .values(scope=scope, key=key, fingerprint=fingerprint, result_ref=None, created_at=at)
+            .on_conflict_do_nothing(index_elements=["scope", "key"])
+            .returning(IdempotencyKeyRow.key)
+        )
+        if self._session.execute(statement).first() is not None:
+            return None
+        # Inserted by an earlier (now committed) transaction: this statement sees it.
+        row = self._session.get_one(IdempotencyKeyRow, (scope, key), populate_existing=True)
+        return IdempotencyRecord(
+            scope=row.scope, key=row.key, fingerprint=row.fingerprint, result_ref=row.result_ref
+        )
+
+    def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
+        row = self._session.get(IdempotencyKeyRow, (scope, key))
+        if row is None:
+            raise NotFoundError(
+                f"idempotency key {key!r} was never reserved", field="idempotency_key"
+            )
+        row.result_ref = result_ref
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._session.add(
+            AuditLogRow(
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                entity=entry.entity,
+                entity_ref=entry.entity_ref,
+                details=dict(entry.details),
+            )
+        )
+
+    def audit_entries(self, entity: str, entity_ref: str) -> list[AuditEntry]:
+        rows = self._session.scalars(
+            select(AuditLogRow)
+            .where(AuditLogRow.entity == entity, AuditLogRow.entity_ref == entity_ref)
+            .order_by(AuditLogRow.id)
+        )
+        return [
+            AuditEntry(
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                entity=row.entity,
+                entity_ref=row.entity_ref,
+                details=row.details,
+            )
+            for row in rows
+        ]
+
+    # --- claims ---------------------------------------------------------------------------
+
+    def add_claim(self, claim: Claim) -> None:
+        self._session.add(ClaimRow(**_claim_values(claim)))
+        self._session.flush()
+
+    def get_claim(self, number: str, *, for_update: bool = False) -> Claim:
+        return _claim(self._claim_row(number, for_update=for_update))
+
+    def update_claim(self, claim: Claim) -> None:
+        row = self._claim_row(claim.number)
+        for name, value in _claim_values(claim).items():
+            setattr(row, name, value)
+
+    def list_claims(self, *, state: ClaimState | None, limit: int, offset: int) -> list[Claim]:
+        query = select(ClaimRow).order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
+        if state is not None:
+            query = query.where(ClaimRow.state == state)
+        return [_claim(row) for row in self._session.scalars(query)]
+
+    def overdue_claims(self, now: datetime, *, limit: int) -> list[Claim]:
+        query = (
+            select(ClaimRow)
+            .where(
+                ClaimRow.state.not_in(list(FINISHED_STATES)),
+                or_(
+                    and_(ClaimRow.assessed_at.is_(None), ClaimRow.assessment_due < now),
+                    and_(
+                        ClaimRow.paid_at.is_(None),
+                        ClaimRow.settlement_due.is_not(None),
+                        ClaimRow.settlement_due < now,
+                    ),
+                ),
+            )
+            .order_by(ClaimRow.reported_at, ClaimRow.number)
+            .limit(limit)
+        )
+        return [_claim(row) for row in self._session.scalars(query)]
+
+    def _claim_row(self, number: str, *, for_update: bool = False) -> ClaimRow:
+        query = select(ClaimRow).where(ClaimRow.number == number)
+        if for_update:
+            query = query.with_for_update()
+        row = self._session.scalars(query).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no claim {number}", field="number")
+        return row
+
+    def _claim_id(self, number: str) -> int:
+        return self._claim_row(number).id
+
+    # --- waiver audit -------------------------------------------------------------------------
+
+    def add_waiver_audit(self, entry: WaiverAudit) -> None:
+        decision = entry.decision
+        self._session.add(
+            WaiverDecisionRow(
+                claim_id=self._claim_id(entry.claim_number),
+                decided_at=entry.decided_at,
+                trigger=entry.trigger,
+                waived=decision.waived,
+                rule=decision.rule,
+                reason=decision.reason,
+                label_zh=decision.label_zh,
+                estimate_yuan=entry.estimate_yuan,
+                actor=entry.actor,
+            )
+        )
+
+    def waiver_audits(self, number: str) -> list[WaiverAudit]:
+        rows = self._session.scalars(
+            select(WaiverDecisionRow)
+            .where(WaiverDecisionRow.claim_id == self._claim_id(number))
+            .order_by(WaiverDecisionRow.id)
+        )
+        return [
+            WaiverAudit(
+                claim_number=number,
+                decided_at=row.decided_at,
+                trigger=row.trigger,
+                decision=WaiverDecision(row.waived, WaiverRule(row.rule), row.reason, row.label_zh),
+                estimate_yuan=row.estimate_yuan,
+                actor=row.actor,
+            )
+            for row in rows
+        ]
+
+    # --- payees and payments --------------------------------------------------------------------
+
+    def add_payee(self, payee: Payee) -> Payee:
+        authorisation = payee.authorisation
+        row = PayeeRow(
+            claim_id=self._claim_id(payee.claim_number),
+            name=authorisation.name,
+            kind=authorisation.kind,
+            bank=authorisation.bank,
+            account_number=authorisation.account_number,
+            authorisation_document_ref=authorisation.authorisation_document_ref,
+            authorised_at=payee.authorised_at,
+            actor=payee.actor,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return replace(payee, id=row.id)
+
+    def payees(self, number: str) -> list[Payee]:
+        rows = self._session.scalars(
+            select(PayeeRow)
+            .where(PayeeRow.claim_id == self._claim_id(number))
+            .order_by(PayeeRow.id)
+        )
+        return [
+            Payee(
+                id=row.id,
+                claim_number=number,
+                authorisation=PayeeAuthorisation(
+                    name=row.name,
+                    kind=PayeeKind(row.kind),
+                    bank=row.bank,
+                    account_number=row.account_number,
+                    authorisation_document_ref=row.authorisation_document_ref,
+                ),
+                authorised_at=row.authorised_at,
+                actor=row.actor,
+            )
+            for row in rows
+        ]
+
+    def add_payment(self, payment: Payment) -> Payment:
+        row = PaymentRow(claim_id=self._claim_id(payment.claim_number), **_payment_values(payment))
+        self._session.add(row)
+        self._session.flush()
+        return replace(payment, id=row.id)
+
+    def get_payment(self, payment_id: int, *, for_update: bool = False) -> Payment:
+        query = (
+            select(PaymentRow, ClaimRow.number)
+            .join(ClaimRow, PaymentRow.claim_id == ClaimRow.id)
+            .where(PaymentRow.id == payment_id)
+        )
+        if for_update:
+            query = query.with_for_update(of=PaymentRow)
+        found = self._session.execute(query).one_or_none()
+        if found is None:
+            raise NotFoundError(f"no payment {payment_id}", field="payment_id")
+        return _payment(*found)
+
+    def update_payment(self, payment: Payment) -> None:
+        row = self._session.get_one(PaymentRow, payment.id)
+        for name, value in _payment_values(payment).items():
+            setattr(row, name, value)
+
+    def payments(self, number: str) -> list[Payment]:
+        rows = self._session.scalars(
+            select(PaymentRow)
+            .where(PaymentRow.claim_id == self._claim_id(number))
+            .order_by(PaymentRow.id)
+        )
+        return [_payment(row, number) for row in rows]
+
+    # --- documents and notices ------------------------------------------------------------------
+
+    def add_document(self, document: ClaimDocument) -> None:
+        self._session.add(
+            DocumentRow(
+                claim_id=self._claim_id(document.claim_number),
+                kind=document.kind,
+                ref=document.ref,
+                received_at=document.received_at,
+                actor=document.actor,
+            )
+        )
+
+    def documents(self, number: str) -> list[ClaimDocument]:
+        rows = self._session.scalars(
+            select(DocumentRow)
+            .where(DocumentRow.claim_id == self._claim_id(number))
+            .order_by(DocumentRow.id)
+        )
+        return [
+            ClaimDocument(
+                claim_number=number,
+                kind=DocumentKind(row.kind),
+                ref=row.ref,
+                received_at=row.received_at,
+                actor=row.actor,
+            )
+            for row in rows
+        ]
+
+    def add_notice(self, notice: Notice) -> Notice:
+        row = NoticeRow(claim_id=self._claim_id(notice.claim_number), **_notice_values(notice))
+        self._session.add(row)
+        self._session.flush()
+        return replace(notice, id=row.id)
+
+    def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
+        query = (
+            select(NoticeRow, ClaimRow.number)
+            .join(ClaimRow, NoticeRow.claim_id == ClaimRow.id)
+            .where(NoticeRow.status == NoticeStatus.PENDING, NoticeRow.channel.in_(list(channels)))
+            .order_by(NoticeRow.due_at, NoticeRow.id)
+            .limit(limit)
+            .with_for_update(of=NoticeRow, skip_locked=True)
+        )
+        return [_notice(row, number) for row, number in self._session.execute(query)]
+
+    def update_notice(self, notice: Notice) -> None:
+        row = self._session.get_one(NoticeRow, notice.id)
+        for name, value in _notice_values(notice).items():
+            setattr(row, name, value)
+
+    def notices(self, number: str) -> list[Notice]:
+        rows = self._session.scalars(
+            select(NoticeRow)
+            .where(NoticeRow.claim_id == self._claim_id(number))
+            .order_by(NoticeRow.due_at, NoticeRow.id)
+        )
+        return [_notice(row, number) for row in rows]
+
+    # --- complaints -----------------------------------------------------------------------------
+
+    def add_complaint(self, complaint: Complaint) -> None:
+        self._session.add(ComplaintRow(**_complaint_values(complaint)))
+        self._session.flush()
+
+    def get_complaint(self, ticket: str, *, for_update: bool = False) -> Complaint:
+        return _complaint(self._complaint_row(ticket, for_update=for_update))
+
+    def update_complaint(self, complaint: Complaint) -> None:
+        row = self._complaint_row(complaint.ticket)
+        for name, value in _complaint_values(complaint).items():
+            setattr(row, name, value)
+
+    def overdue_complaints(self, now: datetime, *, limit: int) -> list[Complaint]:
+        query = (
+            select(ComplaintRow)
+            .where(ComplaintRow.state == ComplaintState.RECEIVED, ComplaintRow.handling_due < now)
+            .order_by(ComplaintRow.handling_due, ComplaintRow.ticket)
+            .limit(limit)
+        )
+        return [_complaint(row) for row in self._session.scalars(query)]
+
+    def _complaint_row(self, ticket: str, *, for_update: bool = False) -> ComplaintRow:
+        query = select(ComplaintRow).where(ComplaintRow.ticket == ticket)
+        if for_update:
+            query = query.with_for_update()
+        row = self._session.scalars(query).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no complaint {ticket}", field="ticket")
+        return row
+
+
+# --- row <-> record ---------------------------------------------------------------------------
+
+
+def _claim_values(claim: Claim) -> dict[str, Any]:
+    report = claim.report
+    lat_wgs84, lon_wgs84 = report.position_wgs84
+    return {
+        "number": claim.number,
+        "state": claim.state,
+        "accepted_at": claim.accepted_at,
+        "reported_at": report.reported_at,
+        "address": report.location.address,
+        "input_lat": report.location.lat,
+        "input_lon": report.location.lon,
+        "input_crs": report.location.crs,
+        "lat_wgs84": lat_wgs84,
+        "lon_wgs84": lon_wgs84,
+        "plate": report.vehicle.plate,
+        "vehicle_model": report.vehicle.model,
+        "driver_name": report.driver.name,
+        "driver_phone": report.driver.phone,
+        "driver_id_number": report.driver.id_number,
+        "driver_email": report.driver.email,
+        "accident_type": report.accident_type,
+        "disaster": report.disaster,
+        "injured_count": report.injured_count,
+        "death_count": report.death_count,
+        "third_parties": [asdict(party) for party in report.third_parties],
+        "description": report.description,
+        "photo_refs": list(report.photo_refs),
+        "reported_estimate_yuan": report.estimate_yuan,
+        "estimate_yuan": claim.estimate_yuan,
+        "tier": claim.deadlines.tier,
+        "assessment_due": claim.deadlines.assessment_due,
+        "settlement_due": claim.deadlines.settlement_due,
+        "survey_waived": claim.survey_waived,
+        "incident_id": claim.incident_id,
+        "surveyed_at": claim.surveyed_at,
+        "assessed_at": claim.assessed_at,
+        "assessed_amount_yuan": claim.assessed_amount_yuan,
+        "documents_complete_at": claim.documents_complete_at,
+        "approved_at": claim.approved_at,
+        "approved_amount_yuan": claim.approved_amount_yuan,
+        "paid_at": claim.paid_at,
+        "closed_at": claim.closed_at,
+        "cancelled_at": claim.cancelled_at,
+        "reopened_at": claim.reopened_at,
+    }
+
+
+def _claim(row: ClaimRow) -> Claim:
+    # Rebuilding the report re-runs intake validation: stored data is checked on the way
+    # out too, so a row edited by hand cannot slip an invalid value into the core.
+    report = ClaimReport(
+        reported_at=row.reported_at,
+        location=Location(
+            address=row.address, lat=row.input_lat, lon=row.input_lon, crs=row.input_crs
+        ),
+        vehicle=Vehicle(plate=row.plate, model=row.vehicle_model),
+        driver=Driver(
+            name=row.driver_name,
+            phone=row.driver_phone,
+            id_number=row.driver_id_number,
+            email=row.driver_email,
+        ),
+        accident_type=AccidentType(row.accident_type),
+        description=row.description,
+        estimate_yuan=row.reported_estimate_yuan,
+        disaster=None if row.disaster is None else DisasterKind(row.disaster),
+        injured_count=row.injured_count,
+        death_count=row.death_count,
+        third_parties=tuple(ThirdParty(**party) for party in row.third_parties),
+        photo_refs=tuple(row.photo_refs),
+    )
+    return Claim(
+        number=row.number,
+        report=report,
+        state=ClaimState(row.state),
+        accepted_at=row.accepted_at,
+        estimate_yuan=row.estimate_yuan,
+        deadlines=Deadlines(
+            tier=row.tier, assessment_due=row.assessment_due, settlement_due=row.settlement_due
+        ),
+        survey_waived=row.survey_waived,
+        incident_id=row.incident_id,
+        surveyed_at=row.surveyed_at,
+        assessed_at=row.assessed_at,
+        assessed_amount_yuan=row.assessed_amount_yuan,
+        documents_complete_at=row.documents_complete_at,
+        approved_at=row.approved_at,
+        approved_amount_yuan=row.approved_amount_yuan,
+        paid_at=row.paid_at,
+        closed_at=row.closed_at,
+        cancelled_at=row.cancelled_at,
+        reopened_at=row.reopened_at,
+    )
+
+
+def _payment_values(payment: Payment) -> dict[str, Any]:
+    return {
+        "kind": payment.kind,
+        "amount_yuan": payment.amount_yuan,
+        "due_at": payment.due_at,
+        "payee_id": payment.payee_id,
+        "status": payment.status,
+        "created_at": payment.created_at,
+        "paid_at": payment.paid_at,
+        "reference": payment.reference,
+    }
+
+
+def _payment(row: PaymentRow, number: str) -> Payment:
+    return Payment(
+        id=row.id,
+        claim_number=number,
+        kind=PaymentKind(row.kind),
+        amount_yuan=row.amount_yuan,
+        due_at=row.due_at,
+        created_at=row.created_at,
+        payee_id=row.payee_id,
+        status=PaymentStatus(row.status),
+        paid_at=row.paid_at,
+        reference=row.reference,
+    )
+
+
+def _notice_values(notice: Notice) -> dict[str, Any]:
+    return {
+        "kind": notice.kind,
+        "channel": notice.channel,
+        "recipient": notice.recipient,
+        "subject": notice.subject,
+        "body": notice.body,
+        "due_at": notice.due_at,
+        "created_at": notice.created_at,
+        "status": notice.status,
+        "attempts": notice.attempts,
+        "sent_at": notice.sent_at,
+        "last_error": notice.last_error,
+    }
+
+
+def _notice(row: NoticeRow, number: str) -> Notice:
+    return Notice(
+        id=row.id,
+        claim_number=number,
+        kind=NoticeKind(row.kind),
+        channel=Channel(row.channel),
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        due_at=row.due_at,
+        created_at=row.created_at,
+        status=NoticeStatus(row.status),
+        attempts=row.attempts,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+    )
+
+
+def _complaint_values(complaint: Complaint) -> dict[str, Any]:
+    filed = complaint.filed
+    return {
+        "ticket": complaint.ticket,
+        "category": filed.category,
+        "channel": filed.channel,
+        "complainant_name": filed.complainant_name,
+        "complainant_phone": filed.phone,
+        "claim_number": filed.claim_number,
+        "description": filed.description,
+        "state": complaint.state,
+        "received_at": complaint.received_at,
+        "handling_due": complaint.handling_due,
+        "handling_started_at": complaint.handling_started_at,
+        "feedback": complaint.feedback,
+        "feedback_at": complaint.feedback_at,
+        "result": complaint.result,
+        "resolved_at": complaint.resolved_at,
+        "follow_up": complaint.follow_up,
+        "followed_up_at": complaint.followed_up_at,
+    }
+
+
+def _complaint(row: ComplaintRow) -> Complaint:
+    return Complaint(
+        ticket=row.ticket,
+        filed=ComplaintInput(
+            category=ComplaintCategory(row.category),
+            channel=ComplaintChannel(row.channel),
+            complainant_name=row.complainant_name,
+            phone=row.complainant_phone,
+            description=row.description,
+            claim_number=row.claim_number,
+        ),
+        state=ComplaintState(row.state),
+        received_at=row.received_at,
+        handling_due=row.handling_due,
+        handling_started_at=row.handling_started_at,
+        feedback=row.feedback,
+        feedback_at=row.feedback_at,
+        result=row.result,
+        resolved_at=row.resolved_at,
+        follow_up=row.follow_up,
+        followed_up_at=row.followed_up_at,
+    )

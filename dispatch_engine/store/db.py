@@ -1,0 +1,84 @@
+"""Database engines: a SQLite file by default, PostgreSQL by DSN.
+
+SQLite is set up for several threads writing one file: WAL journal (readers never wait
+for the writer), foreign keys on, a busy timeout, and every transaction opened with
+``BEGIN IMMEDIATE`` so that it takes the write lock up front — a deferred transaction
+that reads and then writes can fail at once with "database is locked" when another
+writer got in between, instead of waiting its turn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from dispatch_engine.errors import InvalidInputError
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def database_url(target: str | Path) -> URL:
+    """The SQLAlchemy URL of a database given as a file path or a URL/DSN.
+
+    ``postgresql://`` and ``postgres://`` DSNs get the psycopg 3 driver; a path (or
+    anything without ``://``) is a SQLite file, created with its folder on first use.
+
+    Raises
+    ------
+    InvalidInputError
+        ``field="database"`` for a URL SQLAlchemy cannot parse or a backend other than
+        SQLite and PostgreSQL.
+    """
+    text = str(target)
+    if "://" not in text:
+        path = Path(text).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return URL.create("sqlite+pysqlite", database=str(path))
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise InvalidInputError(f"not a database URL: {exc}", field="database") from exc
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        url = url.set(drivername="postgresql")
+        backend = "postgresql"
+    if backend == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if backend not in ("sqlite", "postgresql"):
+        raise InvalidInputError(
+            f"unsupported database {backend!r}: use a SQLite file path or a postgresql:// DSN",
+            field="database",
+        )
+    return url
+
+
+def make_engine(target: str | Path | URL, **engine_options: Any) -> Engine:
+    """An engine for :func:`database_url` (or a ready URL), configured for concurrent use."""
+    url = target if isinstance(target, URL) else database_url(target)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **engine_options)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        **engine_options,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
