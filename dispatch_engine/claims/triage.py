@@ -70,8 +70,9 @@ class TriageFacts:
     """What triage needs from a report.
 
     ``injured`` is anyone in the insured vehicle; a third-party injury is also an
-    injury, so either one blocks every waiver. ``disaster`` is required for, and only
-    allowed with, ``natural_disaster``.
+    injury, so either one blocks every waiver. ``disaster`` is only allowed with
+    ``natural_disaster``; without it, the accident is a natural disaster as SPEC §6
+    defines one (rainstorm, windstorm, hail, flood), kind not recorded.
     """
 
     accident_type: AccidentType
@@ -88,9 +89,9 @@ class TriageFacts:
             if self.disaster is None
             else _member(DisasterKind, self.disaster, field="disaster")
         )
-        if (accident_type is AccidentType.NATURAL_DISASTER) != (disaster is not None):
+        if disaster is not None and accident_type is not AccidentType.NATURAL_DISASTER:
             raise InvalidInputError(
-                "a disaster kind is required for natural_disaster and only allowed with it",
+                "a disaster kind is only allowed with accident type natural_disaster",
                 field="disaster",
             )
         estimate = check_amount_yuan(self.vehicle_damage_estimate, field="vehicle_damage_estimate")
@@ -133,6 +134,10 @@ def decide_waiver(facts: TriageFacts) -> WaiverDecision:
             False, WaiverRule.MULTI_PARTY, "not waived: multi-party accident", "多方事故，须查勘"
         )
     if kind is AccidentType.NATURAL_DISASTER:
+        if facts.disaster is None:
+            return WaiverDecision(
+                True, WaiverRule.NATURAL_DISASTER, "waived: natural disaster", "自然灾害免查勘"
+            )
         if facts.disaster not in _DISASTER_ZH:
             return WaiverDecision(
                 False,

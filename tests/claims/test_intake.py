@@ -104,7 +104,6 @@ BAD_FIELDS = [
     ({"driver": {"id_number": "110105194912310021"}}, "driver.id_number"),
     ({"driver": {"email": "not-an-address"}}, "driver.email"),
     ({"accident_type": "crash"}, "accident_type"),
-    ({"accident_type": "natural_disaster"}, "disaster"),
     ({"disaster": "hail"}, "disaster"),  # only with natural_disaster
     ({"estimate_yuan": Decimal("-1")}, "estimate_yuan"),
     ({"estimate_yuan": Decimal("1.001")}, "estimate_yuan"),
