@@ -323,3 +323,16 @@ def test_tow_goes_free_to_the_nearest_designated_shop_by_road(grid_graph, router
         )
     )
     assert owner.tow is not None and not owner.tow.free and owner.tow.destination == "my garage"
+
+
+def test_national_incident_has_the_60_minute_guarantee(grid_graph, router, classifier):
+    """A Changsha incident: zone national, 60-min arrival deadline, the Changsha branch serves."""
+    branch = make_vehicle(id="PB-CS", lat=28.23, lon=112.94, branch="长沙市", position_is_estimate=True)
+    gz = make_vehicle(id="PB-GZ", lat=23.13, lon=113.26, branch="广州市", position_is_estimate=True)
+    dispatcher, _ = make_dispatcher(router, classifier, branch, gz)
+    incident = dispatcher.dispatch(IncidentRequest(id="CS", lat=28.20, lon=112.97, reported_at=NOON))
+    assert (incident.zone.zone, incident.zone.province) == ("national", "湖南省")
+    assert incident.call_due_at == NOON + timedelta(minutes=5)
+    assert incident.arrival_due_at == NOON + timedelta(minutes=60)
+    (assignment,) = incident.assignments
+    assert assignment.vehicle_id == "PB-CS" and assignment.estimate and assignment.meets_guarantee
