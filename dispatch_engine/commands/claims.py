@@ -3,30 +3,24 @@ answered from the command line, without a database."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from dispatch_engine.claims.calendar import SHANGHAI_TZ, BusinessCalendar
+from dispatch_engine.claims.calendar import BusinessCalendar
 from dispatch_engine.claims.lifecycle import compute_deadlines
 from dispatch_engine.claims.tiers import TIERS, check_amount_yuan
 from dispatch_engine.claims.triage import AccidentType, DisasterKind, TriageFacts, decide_waiver
-from dispatch_engine.commands.common import JsonOption, cli_errors, out, print_json
+from dispatch_engine.commands.common import (
+    JsonOption,
+    cli_errors,
+    out,
+    parse_local_time,
+    print_json,
+)
 from dispatch_engine.errors import InvalidInputError
-
-
-def parse_local_time(text: str, *, field: str) -> datetime:
-    """ISO 8601 time; without an offset it is Asia/Shanghai local time (e.g. 2025-09-30T10:00)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"expected an ISO time like 2025-09-30T10:00, got '{text}'", field=field
-        ) from None
-    return moment.replace(tzinfo=SHANGHAI_TZ) if moment.tzinfo is None else moment
 
 
 def parse_yuan(text: str, *, field: str) -> Decimal:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from dispatch_engine.errors import DispatchEngineError, InvalidInputError
+from dispatch_engine.fleet.model import SHANGHAI_TZ
 from dispatch_engine.geo.crs import SUPPORTED_CRS
 from dispatch_engine.settings import Settings, load_settings
 
@@ -64,3 +66,19 @@ def parse_lat_lon(text: str, field: str) -> tuple[float, float]:
             f"expected LAT,LON (e.g. 24.81,113.60), got '{text}'", field=field
         ) from None
     return lat, lon
+
+
+def parse_local_time(text: str, *, field: str) -> datetime:
+    """ISO 8601 time; without an offset it is Asia/Shanghai local time (e.g. 2025-09-30T10:00)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"expected an ISO time like 2025-09-30T10:00, got '{text}'", field=field
+        ) from None
+    return moment.replace(tzinfo=SHANGHAI_TZ) if moment.tzinfo is None else moment
+
+
+def time_or_now(text: str | None, *, field: str) -> datetime:
+    """:func:`parse_local_time`, or now (Asia/Shanghai) when the option was not given."""
+    return parse_local_time(text, field=field) if text else datetime.now(SHANGHAI_TZ)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from dispatch_engine.commands.common import (
     out,
     print_json,
     progress,
+    time_or_now,
 )
 from dispatch_engine.dispatch.model import Incident, IncidentRequest
 from dispatch_engine.dispatch.ports import ManualClock
@@ -77,19 +77,6 @@ def parse_needs(text: str) -> tuple[VehicleKind, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
-def parse_time(text: str | None, field: str) -> datetime:
-    """ISO time; naive means Asia/Shanghai; None means now."""
-    if text is None:
-        return datetime.now(SHANGHAI_TZ)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"expected an ISO time like 2026-03-02T14:30, got '{text}'", field=field
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI_TZ)
-
-
 @cli_errors
 def assign(
     lat: Annotated[float, typer.Option(help="Incident latitude.")],
@@ -108,7 +95,7 @@ def assign(
     as_json: JsonOption = False,
 ) -> None:
     """Best available vehicle of each needed kind for one incident, by road ETA."""
-    reported_at = parse_time(at, "at")
+    reported_at = time_or_now(at, field="at")
     wgs_lat, wgs_lon = to_wgs84(lat, lon, crs)
     settings = load_settings(fleet_file=fleet) if fleet else load_settings()
     dispatcher = build_dispatcher(settings, clock=ManualClock(reported_at), progress=progress)
