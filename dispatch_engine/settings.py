@@ -7,6 +7,7 @@ Nothing reads the environment at import time: call :func:`load_settings` at the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -28,6 +29,16 @@ class Settings(BaseSettings):
     network: str = Field(
         "embedded",
         description="'embedded' (the synthetic Shaoguan default) or the path of a compiled .npz.",
+    )
+    engine: Literal["cch", "dijkstra"] = Field(
+        "cch",
+        description="Road travel-time engine: 'cch' (customizable contraction hierarchy, fast) "
+        "or 'dijkstra' (the reference, and the fallback).",
+    )
+    speed_profile: str = Field(
+        "default",
+        description="Time-of-day speeds: 'default' (data/network/speed_profiles.yaml), 'none' "
+        "(free flow at every hour) or the path of a profile YAML.",
     )
     fleet_file: Path | None = Field(
         None, description="Fleet YAML; default data/fleet/shaoguan.yaml."
@@ -52,6 +63,16 @@ class Settings(BaseSettings):
     estimate_speed_kph: float = Field(
         65.0, gt=0, description="Mean speed of trips estimated outside the network."
     )
+    db_url: str | None = Field(
+        None,
+        description="Database of the API: a SQLite file path or a postgresql:// DSN; default "
+        "a SQLite file in the user's data directory (see database_target).",
+    )
+    escalation_check_s: float = Field(
+        30.0,
+        ge=0,
+        description="The API server checks call and arrival deadlines this often (0: never).",
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -62,6 +83,13 @@ def load_settings(**overrides: object) -> Settings:
 def fleet_path(settings: Settings) -> Path:
     """The fleet file the settings select."""
     return settings.fleet_file or settings.data_dir / "fleet" / "shaoguan.yaml"
+
+
+def database_target(settings: Settings) -> str:
+    """The API's database: ``db_url``, else ``dispatch.sqlite3`` in the user's data directory."""
+    if settings.db_url:
+        return settings.db_url
+    return str(Path(platformdirs.user_data_dir("shaoguan-dispatch")) / "dispatch.sqlite3")
 
 
 def repair_shops_path(settings: Settings) -> Path:

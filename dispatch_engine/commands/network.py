@@ -18,6 +18,7 @@ from dispatch_engine.commands.common import (
     print_json,
     progress,
     settings_for,
+    time_or_now,
 )
 from dispatch_engine.errors import InvalidInputError
 from dispatch_engine.geo.crs import to_wgs84
@@ -111,26 +112,36 @@ def eta(
     from_: Annotated[str, typer.Option("--from", help="Origin LAT,LON.")],
     to: Annotated[str, typer.Option("--to", help="Destination LAT,LON.")],
     crs: CrsOption = "wgs84",
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Departure time, ISO (default now, Asia/Shanghai): picks the speed profile's hour."
+        ),
+    ] = None,
     network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fastest road travel time between two points (an estimate off the network)."""
     origin = to_wgs84(*parse_lat_lon(from_, "from"), crs)
     destination = to_wgs84(*parse_lat_lon(to, "to"), crs)
+    departure = time_or_now(at, field="at")
     settings = settings_for(network)
     router = Router.from_settings(store.load_network(settings, progress=progress), settings)
-    route = router.route(origin, destination)
+    route = router.route(origin, destination, at=departure)
     payload = {
         "seconds": round(route.seconds, 1),
         "meters": round(route.meters, 1),
         "minutes": round(route.seconds / 60, 2),
         "estimate": route.estimate,
+        "at": departure.isoformat(),
     }
     if as_json:
         print_json(payload)
     else:
         kind = "estimate (great-circle x detour)" if route.estimate else "road network"
-        out.print(f"{payload['minutes']} min, {route.meters / 1000:.2f} km ({kind})")
+        out.print(
+            f"{payload['minutes']} min, {route.meters / 1000:.2f} km ({kind}) at {payload['at']}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import networkx as nx
@@ -70,9 +71,9 @@ class CompiledNetwork:
     def n_chains(self) -> int:
         return int(self.chain_tail.size)
 
-    @property
+    @cached_property
     def edge_tail(self) -> np.ndarray:
-        """Tail node per edge (derived from ``indptr``)."""
+        """Tail node per edge (derived from ``indptr`` once; snapping reads it per query)."""
         return np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.indptr))
 
     @property

@@ -1,33 +1,54 @@
 """Travel-time engines: exact road times on a compiled network, and a flagged estimate.
 
-Both implement :class:`TravelTimeEngine`: ``locate`` points once (a fleet can stay
-located while only its subset changes), then ask one-to-many, many-to-one,
+Every engine implements :class:`TravelTimeEngine`: ``locate`` points once (a fleet can
+stay located while only its subset changes), then ask one-to-many, many-to-one,
 many-to-many (with an optional cutoff) or a route for one pair. Times are seconds,
-distances metres; unreachable or beyond-cutoff pairs are ``inf``.
+distances metres; unreachable or beyond-cutoff pairs are ``inf``. An optional ``at``
+(timezone-aware) picks the hour of the engine's speed profile; without it, or without
+a profile, times are free flow.
 
-The road engine runs scipy's Dijkstra over the contracted core graph (see
-``compile.py``). Points are not graph nodes, so each query appends *virtual nodes*
-for its points with edges to the ends of the chains they sit on; the base arrays are
-shared and never modified, which keeps queries thread-safe.
+Two road engines share :class:`CoreEngine`: both search the contracted core graph
+(see ``compile.py``) and differ only in how. Points are not graph nodes: each point
+has up to three ways onto the core graph (drive ahead to either end of the chain it
+sits on, or leave from the junction it is exactly at) and as many ways off it, so a
+query searches between junctions and adds each point's own seconds in numpy.
+
+* :class:`RoadEngine` runs scipy's Dijkstra with one *virtual node* per searched
+  point; the base arrays are shared and never modified. It is the reference.
+* ``cch.CCHEngine`` answers the same searches from a customizable contraction
+  hierarchy (the default engine, much faster).
 """
 
 from __future__ import annotations
 
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from dispatch_engine.errors import InvalidInputError
 from dispatch_engine.geo.crs import validate_lat_lon
 from dispatch_engine.network.compile import CompiledNetwork
+from dispatch_engine.network.profiles import (
+    SpeedProfile,
+    TrafficModel,
+    TrafficTimes,
+    profile_from_settings,
+)
 from dispatch_engine.network.snap import Snapped, Snapper
 from dispatch_engine.settings import Settings
 
 EARTH_RADIUS_M = 6_371_008.8
 # Sources per Dijkstra call in many-to-many: bounds the (sources x core nodes) block.
 _SOURCE_BLOCK = 64
+# Traffic states (free flow, profile hours) kept ready: the default profile has 39.
+_MAX_TRAFFIC_STATES = 48
 
 
 @dataclass(frozen=True)
@@ -41,23 +62,61 @@ class Route:
     nodes: list[int]  # source-graph node ids driven through (empty for estimates)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """The points of a set that reach a destination in time, fastest first (ties by index)."""
+
+    index: np.ndarray  # int64 positions in the queried point set
+    eta_s: np.ndarray  # float64 seconds, aligned with ``index``
+
+
 class TravelTimeEngine(Protocol):
     """What dispatch and planning need from travel times, whatever computes them."""
 
     estimate: bool
 
-    def locate(self, lat: np.ndarray, lon: np.ndarray) -> object: ...
+    def locate(self, lat: np.ndarray | float, lon: np.ndarray | float) -> object: ...
 
-    def one_to_many(self, origin: object, destinations: object, *, cutoff_s: float | None = None) -> np.ndarray: ...
+    def one_to_many(
+        self,
+        origin: object,
+        destinations: object,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray: ...
 
-    def many_to_one(self, origins: object, destination: object, *, cutoff_s: float | None = None) -> np.ndarray: ...
+    def many_to_one(
+        self,
+        origins: object,
+        destination: object,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray: ...
 
-    def many_to_many(self, origins: object, destinations: object, *, cutoff_s: float | None = None) -> np.ndarray: ...
+    def many_to_many(
+        self,
+        origins: object,
+        destinations: object,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray: ...
 
-    def route(self, origin: object, destination: object, *, cutoff_s: float | None = None) -> Route: ...
+    def route(
+        self,
+        origin: object,
+        destination: object,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> Route: ...
 
 
-def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+def haversine_m(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
     """Great-circle distance in metres (broadcasting)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dlat, dlon = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
@@ -93,6 +152,8 @@ class EstimateEngine:
 
     Used in Guangdong outside Shaoguan and nationally, from partner branches; every
     answer it gives is flagged ``estimate``. The two constants live in ``Settings``.
+    Estimates have no time of day: ``at`` is accepted so every engine answers the
+    same calls, and does not change the answer.
     """
 
     estimate = True
@@ -103,35 +164,70 @@ class EstimateEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EstimateEngine:
-        return cls(detour_factor=settings.estimate_detour_factor, speed_kph=settings.estimate_speed_kph)
+        return cls(
+            detour_factor=settings.estimate_detour_factor, speed_kph=settings.estimate_speed_kph
+        )
 
-    def locate(self, lat: np.ndarray, lon: np.ndarray) -> Points:
+    def locate(self, lat: np.ndarray | float, lon: np.ndarray | float) -> Points:
         return as_points(lat, lon)
 
     def meters(self, origins: Points, destinations: Points) -> np.ndarray:
         """Estimated road metres, origins x destinations."""
         return self.detour_factor * haversine_m(
-            origins.lat[:, None], origins.lon[:, None], destinations.lat[None, :], destinations.lon[None, :]
+            origins.lat[:, None],
+            origins.lon[:, None],
+            destinations.lat[None, :],
+            destinations.lon[None, :],
         )
 
-    def many_to_many(self, origins: Points, destinations: Points, *, cutoff_s: float | None = None) -> np.ndarray:
+    def many_to_many(
+        self,
+        origins: Points,
+        destinations: Points,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
         seconds = self.meters(origins, destinations) / self.speed_mps
         return _apply_cutoff(seconds, cutoff_s)
 
-    def one_to_many(self, origin: Points, destinations: Points, *, cutoff_s: float | None = None) -> np.ndarray:
+    def one_to_many(
+        self,
+        origin: Points,
+        destinations: Points,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
         return self.many_to_many(origin, destinations, cutoff_s=cutoff_s)[0]
 
-    def many_to_one(self, origins: Points, destination: Points, *, cutoff_s: float | None = None) -> np.ndarray:
+    def many_to_one(
+        self,
+        origins: Points,
+        destination: Points,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
         return self.many_to_many(origins, destination, cutoff_s=cutoff_s)[:, 0]
 
-    def route(self, origin: Points, destination: Points, *, cutoff_s: float | None = None) -> Route:
+    def route(
+        self,
+        origin: Points,
+        destination: Points,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> Route:
         meters = float(self.meters(origin, destination)[0, 0])
         return Route(
             seconds=meters / self.speed_mps,
             meters=meters,
             estimate=True,
-            geometry=[(float(origin.lat[0]), float(origin.lon[0])),
-                      (float(destination.lat[0]), float(destination.lon[0]))],
+            geometry=[
+                (float(origin.lat[0]), float(origin.lon[0])),
+                (float(destination.lat[0]), float(destination.lon[0])),
+            ],
             nodes=[],
         )
 
@@ -142,128 +238,277 @@ def _apply_cutoff(seconds: np.ndarray, cutoff_s: float | None) -> np.ndarray:
     return seconds
 
 
-class RoadEngine:
-    """Exact fastest road times on a compiled network (the reference for everything)."""
+@dataclass(frozen=True)
+class CorePath:
+    """A fastest path between two junctions of the core graph, as an engine found it."""
+
+    first: int  # core junction where the path leaves the origin's options
+    last: int  # core junction where it reaches the destination's options
+    chains: np.ndarray  # chain ids driven, in order (empty when first == last)
+    core_s: float  # seconds from ``first`` to ``last``
+
+
+class CoreEngine(ABC):
+    """What both road engines share: snapping, the core graph, points on and off it.
+
+    A subclass says how to search between junctions under one *traffic state* (free
+    flow or one hour of the speed profile): :meth:`_customize` prepares a state,
+    :meth:`_forward`, :meth:`_reverse` and :meth:`_path` search it. Everything about
+    points (their ways onto and off the core graph, two points on the same chain, the
+    off-road legs, cutoffs, route geometry) is here, once.
+    """
 
     estimate = False
+    # Round core weights and each point's seconds to and from the core graph to whole
+    # milliseconds (the CCH engine's integer weights).
+    integer_ms = False
 
-    def __init__(self, network: CompiledNetwork, *, snap_max_m: float, offroad_speed_kph: float) -> None:
+    def __init__(
+        self,
+        network: CompiledNetwork,
+        *,
+        snap_max_m: float,
+        offroad_speed_kph: float,
+        profile: SpeedProfile | None = None,
+    ) -> None:
         self.network = network
         self.snapper = Snapper(network, snap_max_m=snap_max_m)
         self.offroad_mps = offroad_speed_kph / 3.6
+        self.traffic = TrafficModel(network, profile)
         net = network
         core = np.unique(np.concatenate([net.chain_tail, net.chain_head]))
         self._core_of = np.full(net.n_nodes, -1, dtype=np.int64)
         self._core_of[core] = np.arange(core.size)
-        self._core_node = core
+        self.core_node = core  # source-graph node of each core junction
         self.n_core = int(core.size)
-        tail, head = self._core_of[net.chain_tail], self._core_of[net.chain_head]
-        # Keep the fastest chain between two junctions; remember which chain it was.
-        order = np.lexsort((net.chain_time_s, head, tail))
-        keys = tail[order] * self.n_core + head[order]
-        first = np.concatenate([[True], keys[1:] != keys[:-1]])
-        best = order[first]
-        self._core_keys = keys[first]  # sorted (tail, head) keys of core edges
-        self._core_chain = best
-        weights = np.maximum(net.chain_time_s[best], 1e-9)  # csgraph: a 0 weight is no edge
-        shape = (self.n_core, self.n_core)
-        self._forward = sp.csr_matrix((weights, (tail[best], head[best])), shape=shape)
-        self._reverse = self._forward.T.tocsr()
-        self._chain_tail_core = tail
-        self._chain_head_core = head
+        self._chain_tail_core = self._core_of[net.chain_tail]
+        self._chain_head_core = self._core_of[net.chain_head]
+        # Core arcs: every chain except loops (a loop never shortens a path).
+        self.arc_chain = np.flatnonzero(self._chain_tail_core != self._chain_head_core)
+        self.arc_tail = self._chain_tail_core[self.arc_chain]
+        self.arc_head = self._chain_head_core[self.arc_chain]
         self._edge_tail = net.edge_tail
+        self._states: OrderedDict[tuple[float, ...], Any] = OrderedDict()
+        self._states_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, network: CompiledNetwork, settings: Settings) -> RoadEngine:
-        return cls(network, snap_max_m=settings.snap_max_m, offroad_speed_kph=settings.offroad_speed_kph)
+    def from_settings(cls, network: CompiledNetwork, settings: Settings) -> CoreEngine:
+        """The engine with the settings' snapping, off-road speed and speed profile."""
+        return cls(
+            network,
+            snap_max_m=settings.snap_max_m,
+            offroad_speed_kph=settings.offroad_speed_kph,
+            profile=profile_from_settings(settings),
+        )
 
-    def locate(self, lat: np.ndarray, lon: np.ndarray) -> Snapped:
+    # -- engine-specific searches ----------------------------------------------------
+
+    @abstractmethod
+    def _customize(self, times: TrafficTimes) -> Any:
+        """Prepare searches under one traffic state; the result has a ``times`` field."""
+
+    @abstractmethod
+    def _forward(
+        self,
+        state: Any,
+        core: np.ndarray,
+        cost: np.ndarray,
+        junctions: np.ndarray,
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        """(points x junctions, which may repeat) seconds from each point, leaving by
+        its options ``(core[i, j] junction, cost[i, j] seconds to it)``, to each
+        junction."""
+
+    @abstractmethod
+    def _reverse(
+        self,
+        state: Any,
+        core: np.ndarray,
+        cost: np.ndarray,
+        junctions: np.ndarray,
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        """(points x junctions, which may repeat) seconds from each junction to each
+        point, reaching it by its options ``(core[i, j] junction, cost[i, j] seconds
+        from it)``."""
+
+    @abstractmethod
+    def _path(
+        self,
+        state: Any,
+        departures: tuple[np.ndarray, np.ndarray],
+        arrivals: tuple[np.ndarray, np.ndarray],
+        cutoff_s: float | None,
+    ) -> CorePath | None:
+        """The fastest path from one point's departure options to another's arrivals."""
+
+    # -- points ----------------------------------------------------------------------
+
+    def locate(self, lat: np.ndarray | float, lon: np.ndarray | float) -> Snapped:
         """Validate and snap points (raises ``OffNetworkError`` if one is too far from roads)."""
         points = as_points(lat, lon)
         return self.snapper.snap(points.lat, points.lon)
 
-    def locate_where_possible(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, Snapped]:
+    def locate_where_possible(
+        self, lat: np.ndarray | float, lon: np.ndarray | float
+    ) -> tuple[np.ndarray, Snapped]:
         """Snap the points near a road; returns (found mask, the snapped ones in order)."""
         points = as_points(lat, lon)
         return self.snapper.snap_where_possible(points.lat, points.lon)
 
+    def prepare(self, *, at: datetime | None = None) -> None:
+        """Get the traffic state of ``at`` ready now (e.g. at start-up or on the hour),
+        so the first query of that hour does not pay for it."""
+        self._state(at)
+
     # -- queries ---------------------------------------------------------------------
 
-    def many_to_one(self, origins: Snapped, destination: Snapped, *, cutoff_s: float | None = None) -> np.ndarray:
-        """Seconds from each origin to one destination: one reverse Dijkstra."""
-        core, cost = self._arrivals(destination)
-        dist = self._search(self._reverse, [_row(core[0], cost[0])], cutoff_s)[0]
-        seconds = self._combine_departures(origins, dist[None, :])[:, 0]
-        seconds = np.minimum(seconds, self._same_chain(origins, destination)[:, 0])
-        seconds = seconds + (origins.offroad_m + destination.offroad_m[0]) / self.offroad_mps
-        return _apply_cutoff(seconds, cutoff_s)
-
-    def one_to_many(self, origin: Snapped, destinations: Snapped, *, cutoff_s: float | None = None) -> np.ndarray:
-        """Seconds from one origin to each destination: one forward Dijkstra."""
-        return self.many_to_many(origin, destinations, cutoff_s=cutoff_s)[0]
-
-    def many_to_many(self, origins: Snapped, destinations: Snapped, *, cutoff_s: float | None = None) -> np.ndarray:
-        """Seconds, origins x destinations: one forward Dijkstra per origin, in blocks."""
-        out = np.empty((len(origins), len(destinations)))
-        for start in range(0, len(origins), _SOURCE_BLOCK):
-            block = np.arange(start, min(start + _SOURCE_BLOCK, len(origins)))
-            core, cost = self._departures(origins.take(block))
-            rows = [_row(core[i], cost[i]) for i in range(block.size)]
-            dist = self._search(self._forward, rows, cutoff_s)
-            out[block] = self._combine_arrivals(destinations, dist)
-        out = np.minimum(out, self._same_chain(origins, destinations))
+    def many_to_many(
+        self,
+        origins: Snapped,
+        destinations: Snapped,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
+        """Seconds, origins x destinations: one search per point of the smaller side."""
+        n, m = len(origins), len(destinations)
+        if n == 0 or m == 0:
+            return np.full((n, m), np.inf)
+        state = self._state(at)
+        (dep_core, dep_cost), (arr_core, arr_cost), same = self._options(
+            origins, destinations, state.times
+        )
+        # Junctions are searched in the order the points name them (repeats and all),
+        # so the answers line up with each point's options without a lookup.
+        if n <= m:
+            dist = self._forward(state, dep_core, dep_cost, arr_core[arr_core >= 0], cutoff_s)
+            out = _combine(arr_core, arr_cost, dist.T).T
+        else:
+            dist = self._reverse(state, arr_core, arr_cost, dep_core[dep_core >= 0], cutoff_s)
+            out = _combine(dep_core, dep_cost, dist.T)
+        out = np.minimum(out, same)
         out += (origins.offroad_m[:, None] + destinations.offroad_m[None, :]) / self.offroad_mps
         return _apply_cutoff(out, cutoff_s)
 
-    def route(self, origin: Snapped, destination: Snapped, *, cutoff_s: float | None = None) -> Route:
+    def many_to_one(
+        self,
+        origins: Snapped,
+        destination: Snapped,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
+        """Seconds from each origin to one destination: one reverse search."""
+        return self.many_to_many(origins, destination, cutoff_s=cutoff_s, at=at)[:, 0]
+
+    def one_to_many(
+        self,
+        origin: Snapped,
+        destinations: Snapped,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> np.ndarray:
+        """Seconds from one origin to each destination: one forward search."""
+        return self.many_to_many(origin, destinations, cutoff_s=cutoff_s, at=at)[0]
+
+    def reachable(
+        self,
+        origins: Snapped,
+        destination: Snapped,
+        *,
+        within_s: float,
+        at: datetime | None = None,
+    ) -> Reach:
+        """Every origin (e.g. each available vehicle) that reaches ``destination``
+        within ``within_s`` seconds, fastest first, in one call: dispatch then ranks only
+        vehicles that can matter.
+
+        Raises ``InvalidInputError`` (field ``within_s``) for a negative or NaN time.
+        """
+        if not within_s >= 0:
+            raise InvalidInputError(
+                f"the time limit must be >= 0 seconds, got {within_s}", field="within_s"
+            )
+        seconds = self.many_to_one(origins, destination, cutoff_s=within_s, at=at)
+        index = np.flatnonzero(np.isfinite(seconds))
+        index = index[np.argsort(seconds[index], kind="stable")]
+        return Reach(index=index, eta_s=seconds[index])
+
+    def route(
+        self,
+        origin: Snapped,
+        destination: Snapped,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> Route:
         """The fastest path for one pair, with node ids, geometry and length.
 
         A ``cutoff_s`` at or above the known travel time (e.g. from a matrix) bounds the
         search, which makes distances for chosen pairs cheap; beyond it the route is inf.
         """
-        offroad_s = (origin.offroad_m[0] + destination.offroad_m[0]) / self.offroad_mps
+        state = self._state(at)
         offroad_m = float(origin.offroad_m[0] + destination.offroad_m[0])
-        same = self._same_chain(origin, destination)[0, 0]
-        dep_core, dep_cost = self._departures(origin)
-        arr_core, arr_cost = self._arrivals(destination)
-        aug = _augment(self._forward, [_row(dep_core[0], dep_cost[0])])
-        limit = np.inf if cutoff_s is None else float(cutoff_s)
-        dist, pred = dijkstra(aug, indices=self.n_core, return_predecessors=True, limit=limit)
-        totals = np.where(arr_core[0] >= 0, dist[arr_core[0]] + arr_cost[0], np.inf)
-        arrival = int(np.argmin(totals))
-        if same <= totals[arrival]:
-            return self._route_same_chain(origin, destination, float(same + offroad_s), offroad_m)
-        if not np.isfinite(totals[arrival]):
+        offroad_s = offroad_m / self.offroad_mps
+        departures, arrivals, same_chain = self._options(origin, destination, state.times)
+        dep_core, dep_cost = (a[0] for a in departures)
+        arr_core, arr_cost = (a[0] for a in arrivals)
+        same = float(same_chain[0, 0])
+        path = self._path(state, (dep_core, dep_cost), (arr_core, arr_cost), cutoff_s)
+        via_core = np.inf
+        if path is not None:
+            departure = int(np.argmin(np.where(dep_core == path.first, dep_cost, np.inf)))
+            arrival = int(np.argmin(np.where(arr_core == path.last, arr_cost, np.inf)))
+            via_core = float(dep_cost[departure] + path.core_s + arr_cost[arrival])
+        best = min(same, via_core)
+        if not np.isfinite(best) or (cutoff_s is not None and best + offroad_s > cutoff_s):
             return Route(np.inf, np.inf, False, [], [])
-        core_path = [int(arr_core[0, arrival])]
-        while pred[core_path[-1]] != self.n_core:
-            core_path.append(int(pred[core_path[-1]]))
-        core_path.reverse()
-        # the departure option whose virtual edge led to the first junction
-        used = np.where(dep_core[0] == core_path[0], dep_cost[0], np.inf)
-        departure = int(np.argmin(used))
+        if same <= via_core:
+            return self._route_same_chain(origin, destination, same + offroad_s, offroad_m)
+        assert path is not None  # via_core is finite
         nodes, meters = self._leg(origin, departure, leaving=True)
-        for u, v in zip(core_path[:-1], core_path[1:], strict=True):
-            chain = self._core_edge_chain(u, v)
-            nodes += self._chain_nodes(chain)[1:]
+        for chain in path.chains:
+            nodes += self._chain_nodes(int(chain))[1:]
             meters += float(self.network.chain_length_m[chain])
         end_nodes, end_m = self._leg(destination, arrival, leaving=False)
         nodes += end_nodes[1:]
-        meters += end_m
-        return self._route(origin, destination, float(totals[arrival] + offroad_s), meters + offroad_m, nodes)
+        return self._route(origin, destination, best + offroad_s, meters + end_m + offroad_m, nodes)
 
     # -- internals -------------------------------------------------------------------
 
-    def _search(self, base: sp.csr_matrix, rows: list[tuple[np.ndarray, np.ndarray]],
-                cutoff_s: float | None) -> np.ndarray:
-        """Dijkstra from one virtual node per row; returns (len(rows), n_core) seconds."""
-        aug = _augment(base, rows)
-        sources = np.arange(self.n_core, self.n_core + len(rows))
-        limit = np.inf if cutoff_s is None else float(cutoff_s)
-        dist = dijkstra(aug, indices=sources, limit=limit)
-        return np.atleast_2d(dist)[:, : self.n_core]
+    def _state(self, at: datetime | None) -> Any:
+        """The prepared traffic state for ``at`` (free flow without a profile or a time)."""
+        factors = self.traffic.speed_factors(at)
+        key = tuple(float(f) for f in factors)
+        with self._states_lock:
+            state = self._states.get(key)
+            if state is None:
+                state = self._customize(self.traffic.times(factors))
+                self._states[key] = state
+                if len(self._states) > _MAX_TRAFFIC_STATES:
+                    self._states.popitem(last=False)
+            self._states.move_to_end(key)
+        return state
 
-    def _departures(self, points: Snapped) -> tuple[np.ndarray, np.ndarray]:
+    def _options(
+        self, origins: Snapped, destinations: Snapped, times: TrafficTimes
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """The origins' departures, the destinations' arrivals and the same-chain times,
+        each point's position converted to the traffic state once."""
+        pos_o = times.positions_s(origins.chain, origins.pos_s)
+        pos_d = times.positions_s(destinations.chain, destinations.pos_s)
+        return (
+            self._departures(origins, pos_o, times),
+            self._arrivals(destinations, pos_d),
+            _same_chain(origins.chain, pos_o, destinations.chain, pos_d),
+        )
+
+    def _departures(
+        self, points: Snapped, pos_s: np.ndarray, times: TrafficTimes
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per point, up to three ways onto the core graph: (junction, seconds to reach it).
 
         Columns 0 and 1 drive ahead along each placement's chain to its head junction;
@@ -271,61 +516,36 @@ class RoadEngine:
         """
         ok = points.chain >= 0
         chain = np.where(ok, points.chain, 0)
+        ahead_s = times.chain_time_s[chain] - pos_s
         core = np.where(ok, self._chain_head_core[chain], -1)
-        cost = np.where(ok, self.network.chain_time_s[chain] - points.pos_s, np.inf)
+        cost = np.where(ok, self._seconds(np.maximum(ahead_s, 0.0)), np.inf)
         return self._with_at_node(points, core, cost)
 
-    def _arrivals(self, points: Snapped) -> tuple[np.ndarray, np.ndarray]:
+    def _arrivals(self, points: Snapped, pos_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point, the junctions it can be reached from and the seconds from each."""
         ok = points.chain >= 0
         chain = np.where(ok, points.chain, 0)
         core = np.where(ok, self._chain_tail_core[chain], -1)
-        cost = np.where(ok, points.pos_s, np.inf)
+        cost = np.where(ok, self._seconds(pos_s), np.inf)
         return self._with_at_node(points, core, cost)
 
-    def _with_at_node(self, points: Snapped, core: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _seconds(self, seconds: np.ndarray) -> np.ndarray:
+        """Seconds as the engine's searches count them (whole ms when ``integer_ms``)."""
+        return np.rint(seconds * 1000.0) / 1000.0 if self.integer_ms else seconds
+
+    def _with_at_node(
+        self, points: Snapped, core: np.ndarray, cost: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         at = np.where(points.at_node >= 0, self._core_of[np.maximum(points.at_node, 0)], -1)
-        return np.column_stack([core, at]), np.column_stack([cost, np.where(at >= 0, 0.0, np.inf)])
+        at_cost = np.where(at >= 0, 0.0, np.inf)
+        return np.column_stack([core, at]), np.column_stack([cost, at_cost])
 
-    def _combine_departures(self, origins: Snapped, dist_to: np.ndarray) -> np.ndarray:
-        """(origins x targets): best of (reach a junction + junction's time to the target)."""
-        core, cost = self._departures(origins)
-        best = np.full((len(origins), dist_to.shape[0]), np.inf)
-        for j in range(core.shape[1]):
-            ok = core[:, j] >= 0
-            best[ok] = np.minimum(best[ok], cost[ok, j][:, None] + dist_to[:, core[ok, j]].T)
-        return best
-
-    def _combine_arrivals(self, destinations: Snapped, dist_from: np.ndarray) -> np.ndarray:
-        """(sources x destinations): best of (source's time to a junction + the way on)."""
-        core, cost = self._arrivals(destinations)
-        best = np.full((dist_from.shape[0], len(destinations)), np.inf)
-        for j in range(core.shape[1]):
-            ok = core[:, j] >= 0
-            best[:, ok] = np.minimum(best[:, ok], dist_from[:, core[ok, j]] + cost[ok, j][None, :])
-        return best
-
-    @staticmethod
-    def _same_chain(origins: Snapped, destinations: Snapped) -> np.ndarray:
-        """Direct times for pairs on the same chain with the destination ahead, else inf."""
-        out = np.full((len(origins), len(destinations)), np.inf)
-        for do in range(2):
-            for dd in range(2):
-                co = origins.chain[:, do][:, None]
-                cd = destinations.chain[:, dd][None, :]
-                ahead = destinations.pos_s[:, dd][None, :] - origins.pos_s[:, do][:, None]
-                ok = (co == cd) & (co >= 0) & (ahead >= 0)
-                out = np.where(ok, np.minimum(out, ahead), out)
-        return out
-
-    def _core_edge_chain(self, u: int, v: int) -> int:
-        pos = int(np.searchsorted(self._core_keys, u * self.n_core + v))
-        return int(self._core_chain[pos])
-
-    def _chain_nodes(self, chain: int, *, from_s: float = -np.inf, to_s: float = np.inf) -> list[int]:
+    def _chain_nodes(
+        self, chain: int, *, from_s: float = -np.inf, to_s: float = np.inf
+    ) -> list[int]:
         """Edge-level nodes of a chain (optionally only the part between two positions)."""
         net = self.network
-        edges = net.chain_edges[net.chain_ptr[chain]: net.chain_ptr[chain + 1]]
+        edges = net.chain_edges[net.chain_ptr[chain] : net.chain_ptr[chain + 1]]
         starts = net.edge_chain_offset_s[edges]
         ends = starts + net.edge_time_s[edges]
         keep = edges[(ends > from_s) & (starts < to_s)]
@@ -340,20 +560,30 @@ class RoadEngine:
         chain = int(points.chain[0, option])
         pos_s, pos_m = float(points.pos_s[0, option]), float(points.pos_m[0, option])
         if leaving:
-            return self._chain_nodes(chain, from_s=pos_s), float(self.network.chain_length_m[chain]) - pos_m
+            nodes = self._chain_nodes(chain, from_s=pos_s)
+            return nodes, float(self.network.chain_length_m[chain]) - pos_m
         return self._chain_nodes(chain, to_s=pos_s), pos_m
 
-    def _route_same_chain(self, origin: Snapped, destination: Snapped, seconds: float, offroad_m: float) -> Route:
+    def _route_same_chain(
+        self, origin: Snapped, destination: Snapped, seconds: float, offroad_m: float
+    ) -> Route:
         for do in range(2):
             for dd in range(2):
                 chain = origin.chain[0, do]
-                if chain >= 0 and chain == destination.chain[0, dd] and destination.pos_s[0, dd] >= origin.pos_s[0, do]:
-                    nodes = self._chain_nodes(int(chain), from_s=origin.pos_s[0, do], to_s=destination.pos_s[0, dd])
+                ahead = destination.pos_s[0, dd] >= origin.pos_s[0, do]
+                if chain >= 0 and chain == destination.chain[0, dd] and ahead:
+                    nodes = self._chain_nodes(
+                        int(chain), from_s=origin.pos_s[0, do], to_s=destination.pos_s[0, dd]
+                    )
                     meters = destination.pos_m[0, dd] - origin.pos_m[0, do]
-                    return self._route(origin, destination, seconds, float(meters) + offroad_m, nodes)
+                    return self._route(
+                        origin, destination, seconds, float(meters) + offroad_m, nodes
+                    )
         raise AssertionError("same-chain route requested for points on different chains")
 
-    def _route(self, origin: Snapped, destination: Snapped, seconds: float, meters: float, nodes: list[int]) -> Route:
+    def _route(
+        self, origin: Snapped, destination: Snapped, seconds: float, meters: float, nodes: list[int]
+    ) -> Route:
         net = self.network
         inner = nodes[1:-1] if len(nodes) > 2 else []
         geometry = [
@@ -364,6 +594,178 @@ class RoadEngine:
             (float(destination.lat[0]), float(destination.lon[0])),
         ]
         return Route(seconds, meters, False, geometry, [int(net.node_osmid[n]) for n in nodes])
+
+
+def _same_chain(
+    origin_chain: np.ndarray, origin_s: np.ndarray, dest_chain: np.ndarray, dest_s: np.ndarray
+) -> np.ndarray:
+    """Direct times for pairs on the same chain with the destination ahead, else inf.
+
+    Placements are matched by chain id (sort and search), so the cost grows with the
+    number of pairs that share a chain, not with origins x destinations.
+    """
+    out = np.full((origin_chain.shape[0], dest_chain.shape[0]), np.inf)
+    o_point, o_slot = np.nonzero(origin_chain >= 0)
+    d_point, d_slot = np.nonzero(dest_chain >= 0)
+    by_chain = np.argsort(dest_chain[d_point, d_slot], kind="stable")
+    sorted_chain = dest_chain[d_point, d_slot][by_chain]
+    chain = origin_chain[o_point, o_slot]
+    lo = np.searchsorted(sorted_chain, chain, side="left")
+    count = np.searchsorted(sorted_chain, chain, side="right") - lo
+    o = np.repeat(np.arange(chain.size), count)
+    d = by_chain[np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())]
+    ahead = dest_s[d_point[d], d_slot[d]] - origin_s[o_point[o], o_slot[o]]
+    ok = ahead >= 0
+    np.minimum.at(out, (o_point[o[ok]], d_point[d[ok]]), ahead[ok])
+    return out
+
+
+def _combine(core: np.ndarray, cost: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """(points x others): per point, the best of its options' (own seconds + junction's).
+
+    ``dist[k]`` holds the times of the ``k``-th valid option's junction (``core >= 0``
+    in row-major order) to, or from, every other end.
+    """
+    ok = core >= 0
+    total = np.full((*core.shape, dist.shape[1]), np.inf)
+    total[ok] = cost[ok][:, None] + dist
+    return total.min(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class _DijkstraState:
+    """One traffic state's core graph for scipy: the fastest chain between junctions."""
+
+    times: TrafficTimes
+    forward: sp.csr_matrix
+    reverse: sp.csr_matrix
+    pair_keys: np.ndarray  # sorted tail * n_core + head of each core edge
+    pair_chain: np.ndarray  # the chain it stands for
+    pair_s: np.ndarray  # its seconds
+
+
+class RoadEngine(CoreEngine):
+    """Exact fastest road times by Dijkstra on the core graph: the reference engine.
+
+    ``integer_ms`` counts in whole milliseconds like the CCH engine (core weights and
+    each point's seconds to and from the core graph), so the two engines can be
+    compared on identical integer weights.
+    """
+
+    def __init__(
+        self,
+        network: CompiledNetwork,
+        *,
+        snap_max_m: float,
+        offroad_speed_kph: float,
+        profile: SpeedProfile | None = None,
+        integer_ms: bool = False,
+    ) -> None:
+        super().__init__(
+            network, snap_max_m=snap_max_m, offroad_speed_kph=offroad_speed_kph, profile=profile
+        )
+        self.integer_ms = integer_ms
+        self.prepare()
+
+    def _customize(self, times: TrafficTimes) -> _DijkstraState:
+        weights = self._seconds(times.chain_time_s[self.arc_chain])
+        tail, head = self.arc_tail, self.arc_head
+        # Keep the fastest chain between two junctions (parallel roads differ by class,
+        # so which one is fastest can change with the hour).
+        order = np.lexsort((weights, head, tail))
+        keys = tail[order] * self.n_core + head[order]
+        first = np.concatenate([[True], keys[1:] != keys[:-1]])
+        best = order[first]
+        pair_s = weights[best]
+        shape = (self.n_core, self.n_core)
+        # csgraph: a 0 weight is no edge
+        forward = sp.csr_matrix((np.maximum(pair_s, 1e-9), (tail[best], head[best])), shape=shape)
+        return _DijkstraState(
+            times=times,
+            forward=forward,
+            reverse=forward.T.tocsr(),
+            pair_keys=keys[first],
+            pair_chain=self.arc_chain[best],
+            pair_s=pair_s,
+        )
+
+    def _forward(
+        self,
+        state: _DijkstraState,
+        core: np.ndarray,
+        cost: np.ndarray,
+        junctions: np.ndarray,
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        return self._blocks(state.forward, core, cost, junctions, cutoff_s)
+
+    def _reverse(
+        self,
+        state: _DijkstraState,
+        core: np.ndarray,
+        cost: np.ndarray,
+        junctions: np.ndarray,
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        return self._blocks(state.reverse, core, cost, junctions, cutoff_s)
+
+    def _blocks(
+        self,
+        graph: sp.csr_matrix,
+        core: np.ndarray,
+        cost: np.ndarray,
+        junctions: np.ndarray,
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        """One Dijkstra per point (a virtual node each), in blocks of sources."""
+        out = np.empty((core.shape[0], junctions.size))
+        for start in range(0, core.shape[0], _SOURCE_BLOCK):
+            block = range(start, min(start + _SOURCE_BLOCK, core.shape[0]))
+            rows = [_row(core[i], cost[i]) for i in block]
+            out[start : block.stop] = self._search(graph, rows, cutoff_s)[:, junctions]
+        return out
+
+    def _path(
+        self,
+        state: _DijkstraState,
+        departures: tuple[np.ndarray, np.ndarray],
+        arrivals: tuple[np.ndarray, np.ndarray],
+        cutoff_s: float | None,
+    ) -> CorePath | None:
+        aug = _augment(state.forward, [_row(*departures)])
+        limit = np.inf if cutoff_s is None else float(cutoff_s)
+        dist, pred = dijkstra(aug, indices=self.n_core, return_predecessors=True, limit=limit)
+        arr_core, arr_cost = arrivals
+        totals = np.where(arr_core >= 0, dist[arr_core] + arr_cost, np.inf)
+        last = int(arr_core[np.argmin(totals)])
+        if not np.isfinite(totals.min()):
+            return None
+        junctions = [last]
+        while pred[junctions[-1]] != self.n_core:
+            junctions.append(int(pred[junctions[-1]]))
+        junctions.reverse()
+        tail = np.array(junctions[:-1], dtype=np.int64)
+        head = np.array(junctions[1:], dtype=np.int64)
+        pairs = np.searchsorted(state.pair_keys, tail * self.n_core + head)
+        return CorePath(
+            first=junctions[0],
+            last=last,
+            chains=state.pair_chain[pairs],
+            core_s=float(state.pair_s[pairs].sum()),
+        )
+
+    def _search(
+        self,
+        graph: sp.csr_matrix,
+        rows: list[tuple[np.ndarray, np.ndarray]],
+        cutoff_s: float | None,
+    ) -> np.ndarray:
+        """Dijkstra from one virtual node per row; returns (len(rows), n_core) seconds."""
+        aug = _augment(graph, rows)
+        sources = np.arange(self.n_core, self.n_core + len(rows))
+        limit = np.inf if cutoff_s is None else float(cutoff_s)
+        dist = dijkstra(aug, indices=sources, limit=limit)
+        return np.atleast_2d(dist)[:, : self.n_core]
 
 
 def _row(core: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
