@@ -69,7 +69,7 @@ class Assignment:
     vehicle_id: str
     kind: VehicleKind
     eta_s: float
-    distance_m: float
+    distance_m: float  # road length; NaN when the dispatcher skips lengths (planning runs)
     estimate: bool  # the ETA is a great-circle estimate, not a road time
     meets_guarantee: bool
     assigned_at: datetime

@@ -66,6 +66,14 @@ class DispatchStore(Protocol):
 
     def incidents(self) -> list[Incident]: ...
 
+    def active_incidents(self) -> list[Incident]:
+        """Incidents not done or cancelled, in report order (then id).
+
+        Escalation checks and surges read only these, so their cost follows the open
+        workload, not every incident ever stored.
+        """
+        ...
+
     def append_event(self, event: Event) -> None: ...
 
     def events(self, incident_id: str) -> list[Event]: ...

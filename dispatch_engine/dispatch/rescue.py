@@ -8,6 +8,7 @@ planned here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +82,14 @@ def plan_tow(
     shops: tuple[RepairShop, ...],
     *,
     owner_destination: tuple[str, float, float] | None = None,
+    route_length: bool = True,
 ) -> TowPlan | None:
     """The tow destination for an incident at ``zone.lat, zone.lon``.
 
     ``owner_destination`` is (name, lat, lon) when the owner names one. Returns None
-    outside Guangdong without an owner's destination (nothing to plan here).
+    outside Guangdong without an owner's destination (nothing to plan here). Without
+    ``route_length`` the free tow's ``meters`` is NaN and no route is searched (planning
+    runs read only where and how long).
     """
     origin = (zone.lat, zone.lon)
     if owner_destination is not None:
@@ -103,18 +107,18 @@ def plan_tow(
         )
     if zone.zone not in FREE_TOW_ZONES:
         return None
-    seconds, _ = router.one_to_many(
+    seconds, estimate = router.one_to_many(
         origin, np.array([s.lat for s in shops]), np.array([s.lon for s in shops])
     )
-    shop = shops[int(np.argmin(seconds))]
+    nearest = int(np.argmin(seconds))
+    shop = shops[nearest]
+    reason = "free tow inside Guangdong to the nearest designated repair shop"
+    if not route_length:
+        seconds_s, is_estimate = float(seconds[nearest]), bool(estimate[nearest])
+        return TowPlan(
+            shop.name, shop.lat, shop.lon, seconds_s, math.nan, is_estimate, True, reason
+        )
     route = router.route(origin, (shop.lat, shop.lon))
     return TowPlan(
-        shop.name,
-        shop.lat,
-        shop.lon,
-        route.seconds,
-        route.meters,
-        route.estimate,
-        True,
-        "free tow inside Guangdong to the nearest designated repair shop",
+        shop.name, shop.lat, shop.lon, route.seconds, route.meters, route.estimate, True, reason
     )

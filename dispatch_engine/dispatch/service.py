@@ -8,9 +8,10 @@ vehicle as free after it was given to someone else (a vehicle is never double-bo
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,7 +31,15 @@ from dispatch_engine.dispatch.model import (
     IncidentStatus,
 )
 from dispatch_engine.dispatch.ports import Clock, DispatchStore
-from dispatch_engine.dispatch.rank import Candidate, FleetLocator, LocatedFleet, eta_matrix, rank
+from dispatch_engine.dispatch.rank import (
+    Candidate,
+    FleetLocator,
+    LocatedFleet,
+    LocatedPoints,
+    eta_matrix,
+    locate_points,
+    rank_rows,
+)
 from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
 from dispatch_engine.dispatch.surge import SurgeProblem, assign_greedy, assign_jointly
 from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
@@ -68,8 +77,13 @@ class Dispatcher:
         clock: Clock,
         repair_shops: tuple[RepairShop, ...] = (),
         horizon_s: float = 3 * 3600.0,
+        route_lengths: bool = True,
     ) -> None:
         self.store = store
+        # A road assignment's length (and a free tow's) takes a second search; planning
+        # runs that never read lengths switch it off (lengths are then NaN), nothing else
+        # changes.
+        self.route_lengths = route_lengths
         self.horizon_s = (
             horizon_s  # farther than this, the dispatcher arranges local rescue instead
         )
@@ -96,7 +110,11 @@ class Dispatcher:
         )
         tow = (
             plan_tow(
-                self.router, zone, self.repair_shops, owner_destination=request.tow_destination
+                self.router,
+                zone,
+                self.repair_shops,
+                owner_destination=request.tow_destination,
+                route_length=self.route_lengths,
             )
             if needs_tow
             else None
@@ -124,23 +142,19 @@ class Dispatcher:
         now = self.clock.now()
         fleet = self.store.fleet()
         located = self.locator.locate(fleet.vehicles)
-        excluded = {a.vehicle_id for a in incident.assignments}
+        excluded = [fleet.row(a.vehicle_id) for a in incident.assignments]
         req = incident.request
+        site = self.locator.locate_site(req.lat, req.lon)
         for kind in incident.missing_kinds():
-            free = [
-                v
-                for v in fleet.available(kind, req.skills, now, statuses=DISPATCHABLE)
-                if v.id not in excluded
-            ]
-            preferred = [v for v in free if v.id == prefer]
-            candidates = rank(
-                self.router, located, preferred or free, req.lat, req.lon, horizon_s=self.horizon_s
+            free = fleet.available_rows(kind, req.skills, now, statuses=DISPATCHABLE)
+            if excluded:
+                free = free[~np.isin(free, excluded)]
+            preferred = free[free == fleet.row(prefer)] if prefer is not None else free[:0]
+            chosen = (
+                self._claim_nearest(fleet, preferred, located, site) if preferred.size else None
             )
-            if not candidates and preferred:
-                candidates = rank(
-                    self.router, located, free, req.lat, req.lon, horizon_s=self.horizon_s
-                )
-            chosen = self._claim_first(candidates)
+            if chosen is None:
+                chosen = self._claim_nearest(fleet, free, located, site)
             if chosen is None:
                 incident = _escalate(
                     incident,
@@ -154,10 +168,19 @@ class Dispatcher:
                     ),
                 )
                 continue
-            incident = self._add_assignment(incident, chosen, located, now)
+            incident = self._add_assignment(incident, chosen, located, site, now)
         return lifecycle.settle_status(incident)
 
-    def _claim_first(self, candidates: Sequence[Candidate]) -> Candidate | None:
+    def _claim_nearest(
+        self, fleet: Fleet, rows: np.ndarray, located: LocatedFleet, site: LocatedPoints
+    ) -> Candidate | None:
+        """The nearest vehicle at ``rows`` within the horizon that the store lets us have."""
+        ranked = rank_rows(
+            self.router, located, fleet.vehicles, rows, site, horizon_s=self.horizon_s
+        )
+        return self._claim_first(ranked)
+
+    def _claim_first(self, candidates: Iterable[Candidate]) -> Candidate | None:
         """The best candidate the store lets us have (others may have taken some meanwhile)."""
         for candidate in candidates:
             if (
@@ -170,31 +193,27 @@ class Dispatcher:
         return None
 
     def _add_assignment(
-        self, incident: Incident, chosen: Candidate, located: LocatedFleet, now
+        self, incident: Incident, chosen: Candidate, located: LocatedFleet, site: LocatedPoints, now
     ) -> Incident:
         """Record a claimed vehicle on the incident, escalating if it will be late."""
-        assignment = self._assignment(incident, chosen, located, now)
+        assignment = self._assignment(incident, chosen, located, site, now)
         incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
         risk = escalation.at_assignment(incident, assignment)
         return incident if risk is None else _escalate(incident, risk)
 
     def _assignment(
-        self, incident: Incident, best: Candidate, located: LocatedFleet, now
+        self, incident: Incident, best: Candidate, located: LocatedFleet, site: LocatedPoints, now
     ) -> Assignment:
-        req = incident.request
+        """``site`` is the incident's position, located once for ranking and route."""
         sub = located.subset([best.vehicle])
         if best.estimate:
-            distance_m = float(
-                self.router.fallback.meters(
-                    sub.points, self.router.fallback.locate(req.lat, req.lon)
-                )[0, 0]
-            )
+            distance_m = float(self.router.fallback.meters(sub.points, site.points)[0, 0])
+        elif not self.route_lengths:
+            distance_m = math.nan
         else:
             # bounded by the known ETA, the search only explores what the answer needs
             distance_m = self.router.road.route(
-                sub.snapped,
-                self.router.road.locate(req.lat, req.lon),
-                cutoff_s=best.eta_s * 1.0001 + 1,
+                sub.snapped, site.snapped, cutoff_s=best.eta_s * 1.0001 + 1
             ).meters
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
@@ -314,7 +333,7 @@ class Dispatcher:
         now = self.clock.now()
         raised: list[Escalation] = []
         with self._lock:
-            for incident in self.store.incidents():
+            for incident in self.store.active_incidents():
                 new = escalation.overdue(incident, now)
                 if new:
                     self.store.save_incident(
@@ -334,7 +353,7 @@ class Dispatcher:
             located = self.locator.locate(fleet.vehicles)
             waiting = [
                 i
-                for i in self.store.incidents()
+                for i in self.store.active_incidents()
                 if i.status == IncidentStatus.OPEN and i.missing_kinds()
             ]
             totals = np.zeros(6)
@@ -344,7 +363,7 @@ class Dispatcher:
                 vehicles = fleet.available(kind, (), now, statuses=DISPATCHABLE)
                 if not vehicles:
                     continue
-                problem, estimate = self._surge_problem(needing, vehicles, located, now)
+                problem, estimate, sites = self._surge_problem(needing, vehicles, located, now)
                 joint = assign_jointly(problem)
                 greedy = assign_greedy(problem)
                 totals += [
@@ -365,7 +384,7 @@ class Dispatcher:
                     if self._claim_first([best]) is None:
                         continue  # taken by a concurrent request since the matrix was built
                     updated[incident.id] = lifecycle.settle_status(
-                        self._add_assignment(incident, best, located, now)
+                        self._add_assignment(incident, best, located, sites.take(row), now)
                     )
             for incident in updated.values():
                 self.store.save_incident(incident)
@@ -382,26 +401,37 @@ class Dispatcher:
 
     def _surge_problem(
         self, incidents: Sequence[Incident], vehicles: Sequence[Vehicle], located: LocatedFleet, now
-    ) -> tuple[SurgeProblem, np.ndarray]:
+    ) -> tuple[SurgeProblem, np.ndarray, LocatedPoints]:
         lat = np.array([i.request.lat for i in incidents])
         lon = np.array([i.request.lon for i in incidents])
-        eta, estimate = eta_matrix(self.router, located.subset(vehicles), lat, lon)
+        sites = locate_points(self.router, lat, lon)
+        eta, estimate = eta_matrix(
+            self.router, located.subset(vehicles), sites, cutoff_s=self.horizon_s
+        )
         eta, estimate = eta.T.copy(), estimate.T
-        eta[eta > self.horizon_s] = np.inf
         for row, incident in enumerate(incidents):
-            lacking = [
-                col for col, v in enumerate(vehicles) if not incident.request.skills <= v.skills
+            # lacking a skill, or already sent there once (a driver who declined is not
+            # offered the same job again, as in a single decision)
+            sent = {a.vehicle_id for a in incident.assignments}
+            excluded = [
+                col
+                for col, v in enumerate(vehicles)
+                if not incident.request.skills <= v.skills or v.id in sent
             ]
-            eta[row, lacking] = np.inf
+            eta[row, excluded] = np.inf
         deadline_s = np.array([(i.arrival_due_at - now).total_seconds() for i in incidents])
         injury = np.array([i.request.injured for i in incidents], dtype=bool)
-        return SurgeProblem(
-            eta_s=eta,
-            deadline_s=deadline_s,
-            injury=injury,
-            incident_ids=tuple(i.id for i in incidents),
-            vehicle_ids=tuple(v.id for v in vehicles),
-        ), estimate
+        return (
+            SurgeProblem(
+                eta_s=eta,
+                deadline_s=deadline_s,
+                injury=injury,
+                incident_ids=tuple(i.id for i in incidents),
+                vehicle_ids=tuple(v.id for v in vehicles),
+            ),
+            estimate,
+            sites,
+        )
 
 
 def _escalate(incident: Incident, item: Escalation) -> Incident:

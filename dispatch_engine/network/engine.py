@@ -470,9 +470,8 @@ class CoreEngine(ABC):
             return self._route_same_chain(origin, destination, same + offroad_s, offroad_m)
         assert path is not None  # via_core is finite
         nodes, meters = self._leg(origin, departure, leaving=True)
-        for chain in path.chains:
-            nodes += self._chain_nodes(int(chain))[1:]
-            meters += float(self.network.chain_length_m[chain])
+        nodes += self._chains_heads(path.chains)
+        meters += float(self.network.chain_length_m[path.chains].sum())
         end_nodes, end_m = self._leg(destination, arrival, leaving=False)
         nodes += end_nodes[1:]
         return self._route(origin, destination, best + offroad_s, meters + end_m + offroad_m, nodes)
@@ -553,6 +552,17 @@ class CoreEngine(ABC):
             keep = edges[:1] if from_s <= starts[0] else edges[-1:]
         return [int(self._edge_tail[keep[0]]), *(int(h) for h in net.edge_head[keep])]
 
+    def _chains_heads(self, chains: np.ndarray) -> list[int]:
+        """Edge-level nodes driven through whole chains, after the first chain's tail
+        (one numpy gather instead of a loop per chain: routes cross dozens of them)."""
+        net = self.network
+        chains = np.asarray(chains, dtype=np.int64)
+        starts, stops = net.chain_ptr[chains], net.chain_ptr[chains + 1]
+        counts = stops - starts
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        edges = net.chain_edges[offsets + np.arange(int(counts.sum()))]
+        return net.edge_head[edges].tolist()
+
     def _leg(self, points: Snapped, option: int, *, leaving: bool) -> tuple[list[int], float]:
         """Nodes and metres between a point and the junction of one of its options."""
         if option == 2:  # exactly at the junction
@@ -585,15 +595,16 @@ class CoreEngine(ABC):
         self, origin: Snapped, destination: Snapped, seconds: float, meters: float, nodes: list[int]
     ) -> Route:
         net = self.network
-        inner = nodes[1:-1] if len(nodes) > 2 else []
+        inner = np.asarray(nodes[1:-1] if len(nodes) > 2 else [], dtype=np.int64)
         geometry = [
             (float(origin.lat[0]), float(origin.lon[0])),
             (float(origin.snapped_lat[0]), float(origin.snapped_lon[0])),
-            *((float(net.node_lat[n]), float(net.node_lon[n])) for n in inner),
+            *zip(net.node_lat[inner].tolist(), net.node_lon[inner].tolist(), strict=True),
             (float(destination.snapped_lat[0]), float(destination.snapped_lon[0])),
             (float(destination.lat[0]), float(destination.lon[0])),
         ]
-        return Route(seconds, meters, False, geometry, [int(net.node_osmid[n]) for n in nodes])
+        osmid = net.node_osmid[np.asarray(nodes, dtype=np.int64)].tolist()
+        return Route(seconds, meters, False, geometry, osmid)
 
 
 def _same_chain(
