@@ -146,7 +146,8 @@ class Dispatcher:
         req = incident.request
         site = self.locator.locate_site(req.lat, req.lon)
         for kind in incident.missing_kinds():
-            free = fleet.available_rows(kind, req.skills, now, statuses=DISPATCHABLE)
+            skills = req.skills & fleet.skills_of(kind)
+            free = fleet.available_rows(kind, skills, now, statuses=DISPATCHABLE)
             if excluded:
                 free = free[~np.isin(free, excluded)]
             preferred = free[free == fleet.row(prefer)] if prefer is not None else free[:0]
@@ -163,7 +164,7 @@ class Dispatcher:
                         EscalationKind.NO_VEHICLE,
                         now,
                         f"no {kind} available with skills "
-                        f"{sorted(req.skills) or 'none'} on shift "
+                        f"{sorted(skills) or 'none'} on shift "
                         f"within {self.horizon_s / 60:.0f} min",
                     ),
                 )
@@ -409,6 +410,7 @@ class Dispatcher:
             self.router, located.subset(vehicles), sites, cutoff_s=self.horizon_s
         )
         eta, estimate = eta.T.copy(), estimate.T
+        kind_skills = frozenset().union(*(v.skills for v in vehicles))
         for row, incident in enumerate(incidents):
             # lacking a skill, or already sent there once (a driver who declined is not
             # offered the same job again, as in a single decision)
@@ -416,7 +418,7 @@ class Dispatcher:
             excluded = [
                 col
                 for col, v in enumerate(vehicles)
-                if not incident.request.skills <= v.skills or v.id in sent
+                if not (incident.request.skills & kind_skills) <= v.skills or v.id in sent
             ]
             eta[row, excluded] = np.inf
         deadline_s = np.array([(i.arrival_due_at - now).total_seconds() for i in incidents])

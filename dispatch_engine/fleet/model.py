@@ -380,6 +380,17 @@ class Fleet:
         )
         return np.flatnonzero(mask & on_shift[columns.shift_group])
 
+    def skills_of(self, kind: VehicleKind) -> frozenset[str]:
+        """Skills any vehicle of ``kind`` carries: the only ones that can be asked of that kind.
+
+        An injured person needs an injury-trained surveyor, not an injury-trained tow
+        truck; requiring ``injury_case`` of a kind that never has it would leave the
+        incident waiting forever.
+        """
+        columns = self._columns
+        of_kind = columns.skills[columns.kind == _KIND_CODE[kind]].any(axis=0)
+        return frozenset(name for name, j in columns.skill_column.items() if of_kind[j])
+
     def row(self, vehicle_id: str) -> int:
         """The position of ``vehicle_id`` in :attr:`vehicles`.
 

@@ -327,12 +327,40 @@ def test_tow_goes_free_to_the_nearest_designated_shop_by_road(grid_graph, router
 
 def test_national_incident_has_the_60_minute_guarantee(grid_graph, router, classifier):
     """A Changsha incident: zone national, 60-min arrival deadline, the Changsha branch serves."""
-    branch = make_vehicle(id="PB-CS", lat=28.23, lon=112.94, branch="长沙市", position_is_estimate=True)
+    branch = make_vehicle(
+        id="PB-CS", lat=28.23, lon=112.94, branch="长沙市", position_is_estimate=True
+    )
     gz = make_vehicle(id="PB-GZ", lat=23.13, lon=113.26, branch="广州市", position_is_estimate=True)
     dispatcher, _ = make_dispatcher(router, classifier, branch, gz)
-    incident = dispatcher.dispatch(IncidentRequest(id="CS", lat=28.20, lon=112.97, reported_at=NOON))
+    incident = dispatcher.dispatch(
+        IncidentRequest(id="CS", lat=28.20, lon=112.97, reported_at=NOON)
+    )
     assert (incident.zone.zone, incident.zone.province) == ("national", "湖南省")
     assert incident.call_due_at == NOON + timedelta(minutes=5)
     assert incident.arrival_due_at == NOON + timedelta(minutes=60)
     (assignment,) = incident.assignments
     assert assignment.vehicle_id == "PB-CS" and assignment.estimate and assignment.meets_guarantee
+
+
+def test_an_injured_incident_still_gets_a_tow_truck(grid_graph, router, classifier):
+    """Skills are asked only of the kinds that carry them: the injury skill binds the surveyor."""
+    nodes = list(grid_graph.nodes)
+    surveyor, plain = vehicles_at_nodes(grid_graph, [nodes[5], nodes[6]])
+    surveyor = dataclasses.replace(surveyor, skills=frozenset({"injury_case"}))
+    tow = dataclasses.replace(
+        vehicles_at_nodes(grid_graph, [nodes[40]])[0], id="TOW", kind=VehicleKind.TOW_FLATBED
+    )
+    dispatcher, _ = make_dispatcher(router, classifier, surveyor, plain, tow)
+    incident = dispatcher.dispatch(
+        request(
+            grid_graph,
+            nodes[7],
+            injured=True,
+            skills=frozenset({"injury_case"}),
+            needs=(VehicleKind.SURVEY, VehicleKind.TOW_FLATBED),
+        )
+    )
+    assert {a.kind: a.vehicle_id for a in incident.active()} == {
+        VehicleKind.SURVEY: surveyor.id,
+        VehicleKind.TOW_FLATBED: "TOW",
+    }
