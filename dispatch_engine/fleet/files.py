@@ -395,7 +395,7 @@ def _add_partner_network(collected: _Collected, network: _NetworkIn) -> None:
         name = f"{branch.city}合作网点"  # partner branch office
         collected.bases.append(Base(base_id, name, branch.city, branch.lat, branch.lon))
         collected.base_locs.append(loc)
-        crews = (
+        crews: tuple[tuple[VehicleKind, str, int, frozenset[str]], ...] = (
             (VehicleKind.SURVEY, "", branch.surveyors, frozenset(network.skills)),
             (VehicleKind.TOW_FLATBED, "T", branch.tow_flatbeds, frozenset()),
         )

@@ -280,11 +280,11 @@ def _contract_chains(
                     continue
                 chain = [first]
                 used[first] = True
-                previous, node = start, int(head[first])
+                previous, node = int(start), int(head[first])
                 while through[node]:
                     lo_e, hi_e = indptr[node], indptr[node + 1]
                     candidates = [e for e in range(lo_e, hi_e) if head[e] != previous]
-                    nxt = candidates[0] if candidates else lo_e  # one-way: the single out-edge
+                    nxt = candidates[0] if candidates else int(lo_e)  # one-way: the single out-edge
                     if used[nxt]:
                         break
                     used[nxt] = True

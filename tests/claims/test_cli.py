@@ -99,7 +99,10 @@ def test_triage_json(app, args, expected):
         (["deadlines", "--reported-at", "2025-09-30T10:00", "--estimate", "-5"], "estimate"),
         (["deadlines", "--reported-at", "2031-03-03T10:00", "--estimate", "1"], None),
         (["triage", "--accident", "crash", "--estimate", "1"], "accident_type"),
-        (["triage", "--accident", "single_party", "--estimate", "1", "--disaster", "hail"], "disaster"),
+        (
+            ["triage", "--accident", "single_party", "--estimate", "1", "--disaster", "hail"],
+            "disaster",
+        ),
         (["triage", "--accident", "single_party", "--estimate", "1", "--injured", "-1"], "injured"),
         (["triage", "--accident", "single_party", "--estimate", "1.001"], "estimate"),
     ],

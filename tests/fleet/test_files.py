@@ -134,7 +134,10 @@ def test_branch_surveyors_sit_at_city_centres(shipped: Fleet, boundaries: Bounda
     assert set(per_branch.values()) <= {1, 2}
     assert set(tows.values()) == {1}
     assert {province[city] for city in tows} == {GUANGDONG_PROVINCE}
-    assert len(tows) == sum(1 for c in boundaries.cities.properties if c["province"] == GUANGDONG_PROVINCE) - 1
+    assert (
+        len(tows)
+        == sum(1 for c in boundaries.cities.properties if c["province"] == GUANGDONG_PROVINCE) - 1
+    )
 
 
 # --- the partner network section --------------------------------------------------------
