@@ -16,7 +16,7 @@ Solver
 All three models are small mixed-integer programs, solved exactly by SCIP through
 OR-tools' ``model_builder``, from sparse matrices assembled with numpy (no Python loop
 over matrix cells). SCIP rather than CP-SAT, from measurements on this 2-core machine
-with the 2,000 x 300 Shaoguan MCLP of ``benchmarks/bench_locate.py``:
+with the 2,000 x 300 Shaoguan MCLP of ``benchmarks/locate_mclp.py``:
 
 * the LP relaxations of these models are tight (MCLP and p-median roots are often
   integral or nearly so), which LP-based branch and bound exploits directly: SCIP proves

@@ -1,4 +1,4 @@
-"""Base placement (issue 6): MCLP with 2,000 demand points x 300 candidate sites, exact vs greedy.
+"""Base placement (issue 6), run by ``bench_simulation``: MCLP, 2,000 x 300 sites, exact vs greedy.
 
 Instance: the synthetic samples of ``data/planning/`` (demand weighted by expected incidents
 per year, candidate sites including today's 13 bases), travel times from the road engine on
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import timed_ms, write_result
+from benchmarks.common import timed_ms
 from dispatch_engine.locate.inputs import read_demand_csv, read_sites_csv, road_cost_matrix
 from dispatch_engine.locate.models import CostMatrix, MaximalCovering
-from dispatch_engine.settings import load_settings
-from dispatch_engine.wiring import build_router
+from dispatch_engine.network.engine import CoreEngine
+from dispatch_engine.settings import Settings
 
 FACILITIES = 12
 WITHIN_MIN = 15.0
@@ -46,38 +46,30 @@ def run_mclp(costs: CostMatrix, facilities: int, within_min: float) -> dict:
     }
 
 
-def main() -> None:
-    settings = load_settings()
+def measure(settings: Settings, road: CoreEngine) -> dict:
+    """The MCLP numbers of issue 6's simulation benchmark (written with it)."""
     planning = settings.data_dir / "planning"
     demand = read_demand_csv(planning / "demand_synthetic.csv")
     sites = read_sites_csv(planning / "candidate_sites_synthetic.csv")
-    road = build_router(settings).road
     start = time.perf_counter()
     costs = road_cost_matrix(road, demand, sites)
     matrix_s = time.perf_counter() - start
     main_run = run_mclp(costs, FACILITIES, WITHIN_MIN)
-    write_result(
-        "locate",
-        {
-            "instance": {
-                "demand_points": costs.n_demand,
-                "candidate_sites": costs.n_sites,
-                "facilities": FACILITIES,
-                "within_min": WITHIN_MIN,
-                "network": road.network.meta.get("name"),
-                "synthetic": True,
-            },
-            "road_matrix_s": round(matrix_s, 3),
-            "mclp_solve_s": main_run["solve_s_max"],
-            "mclp_proven_optimal": main_run["proven_optimal"],
-            "greedy_gap": main_run["greedy_gap"],
-            "mclp": main_run,
-            "sweep": [run_mclp(costs, p, t) for p, t in SWEEP],
-            "solver": "SCIP via OR-tools model_builder, single thread",
-            "targets": {"mclp_solve_s_max": 60, "mclp_proven_optimal": True},
+    return {
+        "instance": {
+            "demand_points": costs.n_demand,
+            "candidate_sites": costs.n_sites,
+            "facilities": FACILITIES,
+            "within_min": WITHIN_MIN,
+            "network": road.network.meta.get("name"),
+            "synthetic": True,
         },
-    )
-
-
-if __name__ == "__main__":
-    main()
+        "road_matrix_s": round(matrix_s, 3),
+        "mclp_solve_s": main_run["solve_s_max"],
+        "mclp_proven_optimal": main_run["proven_optimal"],
+        "greedy_gap": main_run["greedy_gap"],
+        "mclp": main_run,
+        "sweep": [run_mclp(costs, p, t) for p, t in SWEEP],
+        "solver": "SCIP via OR-tools model_builder, single thread",
+        "targets": {"mclp_solve_s_max": 60, "mclp_proven_optimal": True},
+    }
