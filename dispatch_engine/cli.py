@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from dispatch_engine.commands import claims, dispatch, geo, network, replay
+from dispatch_engine.commands import (
+    api,
+    claims,
+    dispatch,
+    geo,
+    letters,
+    locate,
+    network,
+    replay,
+    services,
+    simulate,
+)
 
 app = typer.Typer(
     help="Shaoguan claims dispatch: zones, road network, travel times.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for module in (geo, network, dispatch, replay, claims):
+for module in (geo, network, dispatch, replay, simulate, claims, locate, services, letters, api):
     module.register(app)

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="Database of the API: a SQLite file path or a postgresql:// DSN; default "
         "a SQLite file in the user's data directory (see database_target).",
     )
+    calendar_file: Path | None = Field(
+        None,
+        description="Holiday override file for years chinese-calendar does not cover "
+        "(format: data/calendar/overrides.example.yaml); claims deadlines need it from 2027.",
+    )
     escalation_check_s: float = Field(
         30.0,
         ge=0,

@@ -17,49 +17,14 @@ from dispatch_engine.commands.common import (
     progress,
     time_or_now,
 )
-from dispatch_engine.dispatch.model import Incident, IncidentRequest
+from dispatch_engine.dispatch.model import IncidentRequest
 from dispatch_engine.dispatch.ports import ManualClock
+from dispatch_engine.dispatch.views import incident_view
 from dispatch_engine.errors import InvalidInputError
-from dispatch_engine.fleet.model import SHANGHAI_TZ, VehicleKind
+from dispatch_engine.fleet.model import VehicleKind
 from dispatch_engine.geo.crs import to_wgs84
 from dispatch_engine.settings import load_settings
 from dispatch_engine.wiring import build_dispatcher
-
-
-def incident_json(incident: Incident) -> dict:
-    """The decision in the API's response shape (times in Asia/Shanghai)."""
-    tow = incident.tow
-    return {
-        "id": incident.id,
-        "zone": incident.zone.zone,
-        "province": incident.zone.province,
-        "city": incident.zone.city,
-        "district": incident.zone.district,
-        "status": str(incident.status),
-        "call_due_at": incident.call_due_at.astimezone(SHANGHAI_TZ).isoformat(),
-        "arrival_due_at": incident.arrival_due_at.astimezone(SHANGHAI_TZ).isoformat(),
-        "assignments": [
-            {
-                "vehicle_id": a.vehicle_id,
-                "kind": str(a.kind),
-                "eta_seconds": round(a.eta_s, 1),
-                "distance_m": round(a.distance_m, 1),
-                "meets_guarantee": a.meets_guarantee,
-                "estimate": a.estimate,
-            }
-            for a in incident.active()
-        ],
-        "unassigned_kinds": [str(k) for k in incident.missing_kinds()],
-        "escalations": [{"kind": str(e.kind), "detail": e.detail} for e in incident.escalations],
-        "tow": None
-        if tow is None
-        else {
-            "destination": tow.destination,
-            "free": tow.free,
-            "eta_seconds": round(tow.seconds, 1),
-            "reason": tow.reason,
-        },
-    }
 
 
 def parse_needs(text: str) -> tuple[VehicleKind, ...]:
@@ -110,7 +75,7 @@ def assign(
             skills=frozenset({"injury_case"}) if injured else frozenset(),
         )
     )
-    payload = incident_json(incident)
+    payload = incident_view(incident)
     if as_json:
         print_json(payload)
         return

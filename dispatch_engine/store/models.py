@@ -241,3 +241,68 @@ class ComplaintRow(Base):
     resolved_at: Mapped[datetime | None]
     follow_up: Mapped[str | None] = mapped_column(Text)
     followed_up_at: Mapped[datetime | None]
+
+
+# --- dispatch (migration 0002) ----------------------------------------------------------------
+
+
+class VehicleStateRow(Base):
+    """A vehicle's live state. Static fields (kind, base, shifts, skills, partner) come from
+    the fleet file; only what the API changes lives here, so a conditional ``UPDATE`` of
+    ``status`` is the one place a vehicle is claimed."""
+
+    __tablename__ = "vehicle_states"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    """One incident: the whole frozen record as a JSON document, plus the columns that
+    list views filter and sort on."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_open_calls", "status", "called_at", "call_due_at"),
+        Index("ix_incidents_open_arrivals", "status", "arrived_at", "arrival_due_at"),
+        Index("ix_incidents_reported", "reported_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    zone: Mapped[str] = mapped_column(String(16), index=True)
+    reported_at: Mapped[datetime]
+    call_due_at: Mapped[datetime]
+    arrival_due_at: Mapped[datetime]
+    called_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    document: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class DispatchEventRow(Base):
+    """A dispatcher's event on an incident (called, arrived, declined, ...)."""
+
+    __tablename__ = "dispatch_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    vehicle_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiKeyRow(Base):
+    """An API key: only its SHA-256 is stored; the key itself is shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,95 @@
+"""The FastAPI app: ``create_app(settings)`` builds one over the settings' database.
+
+Routers are registered here and only here; the services (database, stores, dispatch core,
+claims services) are built once per app and reached through ``api.deps``. While the app
+runs, a background thread checks call and arrival deadlines every
+``settings.escalation_check_s`` seconds and stores the escalations (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from api import errors
+from api.deps import known_query_only
+from api.metrics import MetricsMiddleware
+from api.routers import claims, complaints, health, incidents, payments, surge, vehicles
+from api.services import Services
+from dispatch_engine.dispatch.ports import Clock
+from dispatch_engine.network.router import Router
+from dispatch_engine.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ROUTERS = (health, incidents, surge, vehicles, claims, payments, complaints)
+DESCRIPTION = """\
+Dispatch and claims for the Shaoguan police fleet's motor policy (SPEC §1, §8).
+
+Every request but `GET /healthz` needs an `X-API-Key` header (`dispatch-engine keys create
+--role dispatcher|claims|planner|admin`). Errors always have the body
+`{"error": {"code", "message", "field"}}`. Times are ISO 8601; answers are in Asia/Shanghai.
+"""
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, router: Router | None = None
+) -> FastAPI:
+    """An app over the database ``settings`` selects (migrated and seeded on the way).
+
+    Parameters
+    ----------
+    settings
+        Database, network, fleet file, escalation interval.
+    clock
+        Time of every step; default the system clock.
+    router
+        A ready travel-time router; default built from the settings.
+    """
+    services = Services.build(settings, clock=clock, router=router)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        checker = threading.Thread(
+            target=_check_escalations,
+            args=(services, settings.escalation_check_s, stop),
+            name="escalations",
+            daemon=True,
+        )
+        if settings.escalation_check_s > 0:
+            checker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if checker.is_alive():
+                checker.join()
+            services.close()
+
+    app = FastAPI(
+        title="Shaoguan claims dispatch",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(known_query_only)],
+    )
+    app.state.services = services
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app
+
+
+def _check_escalations(services: Services, interval_s: float, stop: threading.Event) -> None:
+    """Run the deadline check until ``stop``; a failed round is logged and retried."""
+    while not stop.wait(interval_s):
+        try:
+            services.check_escalations()
+        except Exception:
+            logger.exception("escalation check failed; retrying in %.0f s", interval_s)

@@ -1,0 +1,233 @@
+"""The HTTP API under load (issue 5): ``POST /v1/incidents`` against a real server.
+
+A ``dispatch-engine serve`` process on loopback over the embedded Shaoguan network, on
+SQLite and on PostgreSQL; an asyncio client keeps ``CLIENTS`` reports in flight. Each
+report is a full 报案: the claim is filed (number, triage, deadlines, SMS queued,
+idempotency key) and the nearest surveyor by road ETA is booked. The fleet has more
+survey cars (on shift, at random road positions) than there are reports, so every timed
+report makes a real dispatch decision. First ``ONE_CLIENT`` reports one at a time (the
+latency of a report without queueing), then ``REQUESTS`` with ``CLIENTS`` in flight
+(throughput, and the latency a caller sees at that load). Afterwards every incident is
+read back and the vehicles booked by more than one incident are counted (must be 0).
+
+Run: ``DISPATCH_CACHE_DIR=/tmp/dcache .venv/bin/python -m benchmarks api``; PostgreSQL from
+``DISPATCH_BENCH_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``), in a
+scratch schema dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+
+from api.local import local_servers
+from benchmarks.common import write_result
+from dispatch_engine.network.store import load_network
+from dispatch_engine.settings import load_settings
+from dispatch_engine.store.db import make_engine
+from dispatch_engine.store.dispatch_sql import SqlApiKeys
+from dispatch_engine.store.migrate import upgrade
+from dispatch_engine.store.scratch import postgres_schema
+
+CLIENTS = 32
+WARMUP = 100
+ONE_CLIENT = 200  # reports one at a time: the latency of a report without queueing
+REQUESTS = 1500
+ALONE = WARMUP + ONE_CLIENT
+VEHICLES = 1900  # > ALONE + REQUESTS: every report finds a free surveyor (even: A/B pairs)
+SEED = 5
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+SHIFTS = {
+    "around_the_clock": {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": "00:00",
+        "end": "00:00",
+    }
+}
+
+
+def road_points(rng: np.random.Generator, k: int) -> np.ndarray:
+    """``k`` (lat, lon) near random nodes of the embedded network."""
+    network = load_network(load_settings())
+    nodes = rng.choice(network.n_nodes, k, replace=False)
+    points = np.column_stack([network.node_lat[nodes], network.node_lon[nodes]])
+    return points + rng.normal(0, 0.0002, (k, 2))
+
+
+def write_fleet(directory: Path, positions: np.ndarray) -> Path:
+    """The shipped bases, each with its share of around-the-clock survey cars placed at
+    ``positions``, paired 0-1, 2-3, ... as A/B partners."""
+    shipped = yaml.safe_load((load_settings().data_dir / "fleet" / "shaoguan.yaml").read_text())
+    bases = shipped["bases"]
+    vehicles = [
+        {
+            "id": f"SV-B{i:04d}",
+            "kind": "survey",
+            "base_id": bases[i % len(bases)]["id"],
+            "shifts": ["around_the_clock"],
+            "partner_id": f"SV-B{i ^ 1:04d}",
+            "lat": round(float(lat), 6),
+            "lon": round(float(lon), 6),
+        }
+        for i, (lat, lon) in enumerate(positions)
+    ]
+    path = directory / "bench-fleet.yaml"
+    document = {"shifts": SHIFTS, "bases": bases, "vehicles": vehicles}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    return path
+
+
+def report(index: int, lat: float, lon: float) -> dict:
+    """A two-car collision (never survey-waived) at (lat, lon)."""
+    return {
+        "location": {"lat": lat, "lon": lon, "crs": "wgs84", "address": f"韶关市测试路{index}号"},
+        "plate": "粤F1234警",
+        "vehicle_model": "大众帕萨特",
+        "driver": {"name": "张三", "phone": "13812345678", "id_number": "11010519491231002X"},
+        "accident": "multi_party",
+        "third_parties": [{"name": "李四", "plate": "粤B12345", "property_loss": True}],
+        "estimate": "12000",
+        "description": "路口两车碰撞",
+    }
+
+
+@contextmanager
+def database(backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield str(directory / "bench.sqlite3")
+        return
+    with postgres_schema(
+        os.environ.get("DISPATCH_BENCH_PG_URL", PG_DEFAULT), prefix="bench"
+    ) as url:
+        yield url.render_as_string(hide_password=False)
+
+
+async def load(
+    base_url: str, headers: dict, sites: np.ndarray, *, first: int, clients: int = CLIENTS
+) -> tuple[np.ndarray, float, list]:
+    """Post one report per site with ``CLIENTS`` in flight; latencies (ms), wall time (s)
+    and the answers. Reports are numbered from ``first`` (their idempotency keys).
+
+    ``clients`` reports are kept in flight."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(sites)):
+        queue.put_nowait(index)
+    latencies = np.zeros(len(sites))
+    answers: list = [None] * len(sites)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=60.0, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                lat, lon = sites[index]
+                body = report(index, float(lat), float(lon))
+                started = time.perf_counter()
+                answer = await client.post(
+                    "/v1/incidents",
+                    json=body,
+                    headers={"Idempotency-Key": f"bench-{first + index}"},
+                )
+                latencies[index] = (time.perf_counter() - started) * 1000.0
+                answers[index] = answer
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall_s = time.perf_counter() - started
+    return latencies, wall_s, answers
+
+
+def double_bookings(base_url: str, headers: dict) -> tuple[int, int]:
+    """(vehicles booked by more than one open incident, incidents read)."""
+    served: Counter[str] = Counter()
+    incidents, offset = 0, 0
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60.0) as client:
+        while offset is not None:
+            page = client.get("/v1/incidents", params={"limit": 500, "offset": offset}).json()
+            for incident in page["items"]:
+                incidents += 1
+                served.update(a["vehicle_id"] for a in incident["assignments"])
+            offset = page["next_offset"]
+    return sum(1 for count in served.values() if count > 1), incidents
+
+
+def run_backend(backend: str, directory: Path, fleet: Path, sites: np.ndarray) -> dict:
+    with database(backend, directory) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        headers = {"X-API-Key": SqlApiKeys(engine).create("dispatcher")[1]}
+        engine.dispose()
+        env = {"DISPATCH_ESCALATION_CHECK_S": "0"}
+        log = directory / f"server-{backend}.log"
+        with local_servers(1, database=url, fleet=fleet, env=env, log=log) as [server]:
+            asyncio.run(load(server.base_url, headers, sites[:WARMUP], first=0))
+            alone, _, _ = asyncio.run(
+                load(server.base_url, headers, sites[WARMUP:ALONE], first=WARMUP, clients=1)
+            )
+            latencies, wall_s, answers = asyncio.run(
+                load(server.base_url, headers, sites[ALONE:], first=ALONE)
+            )
+            booked_twice, incidents = double_bookings(server.base_url, headers)
+    statuses = Counter(a.status_code for a in answers)
+    assigned = sum(1 for a in answers if a.status_code == 201 and a.json()["assignments"])
+    result = {
+        "requests": len(answers),
+        "clients": CLIENTS,
+        "statuses": {str(code): n for code, n in sorted(statuses.items())},
+        "assigned": assigned,
+        "requests_per_s": round(len(answers) / wall_s, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        "max_ms": round(float(latencies.max()), 1),
+        "double_bookings": booked_twice,
+        "one_client": {
+            "requests": len(alone),
+            "p50_ms": round(float(np.percentile(alone, 50)), 1),
+            "p99_ms": round(float(np.percentile(alone, 99)), 1),
+        },
+        "incidents_checked": incidents,
+    }
+    print(backend, result, flush=True)
+    return result
+
+
+def main() -> None:
+    rng = np.random.default_rng(SEED)
+    points = road_points(rng, VEHICLES + ALONE + REQUESTS)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        directory = Path(tmp)
+        fleet = write_fleet(directory, points[:VEHICLES])
+        sites = points[VEHICLES:]
+        results = {
+            backend: run_backend(backend, directory, fleet, sites)
+            for backend in ("sqlite", "postgresql")
+        }
+    write_result(
+        "api",
+        {
+            "what": "POST /v1/incidents against `dispatch-engine serve` (one process) on "
+            "loopback, embedded network, CCH engine; each report files the claim and books "
+            "the nearest surveyor",
+            "warmup_requests": WARMUP,
+            "one_client_requests": ONE_CLIENT,
+            "vehicles": VEHICLES,
+            "targets_postgresql": {"requests_per_s": 150, "p99_ms": 150},
+            **results,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

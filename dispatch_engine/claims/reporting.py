@@ -1,0 +1,181 @@
+"""A report taken by the dispatcher (报案, ``POST /v1/incidents``): the claim and the vehicles
+in one step.
+
+The claims service files the report as a claim (report number, survey-waiver triage,
+deadlines, first SMS, idempotency) and asks the dispatch core for a surveyor unless the
+survey is waived; the report number is the incident id. This module adds what a
+dispatcher asks for beyond the survey:
+
+- the other vehicle kinds of the report (tow truck, crane, repair van) travel on the same
+  incident as the surveyor; when the survey is waived they are sent as the report's
+  rescue incident ``<number>-R`` (the claims service keeps ``<number>`` and ``-2``, ``-3``
+  for surveys, so a later survey never mistakes the rescue for itself);
+- the service area is checked before anything is stored: a report outside it is refused,
+  not filed as a claim that can never be dispatched;
+- a retry with the same idempotency key but no report time gets the first attempt's time,
+  so it is recognised as the same report even in a later minute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+from dispatch_engine.claims.calendar import BusinessCalendar
+from dispatch_engine.claims.intake import ClaimReport
+from dispatch_engine.claims.lifecycle import Claim
+from dispatch_engine.claims.ports import ClaimsStore, IdempotencyRecord
+from dispatch_engine.claims.service import INTAKE_SCOPE, ClaimsService
+from dispatch_engine.dispatch.model import Incident, IncidentRequest
+from dispatch_engine.dispatch.ports import Clock
+from dispatch_engine.dispatch.service import Dispatcher
+from dispatch_engine.errors import NotFoundError
+from dispatch_engine.fleet.model import VehicleKind
+
+RESCUE_SUFFIX = "-R"
+
+
+class IdempotencyLookup(Protocol):
+    def idempotency_record(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The request ``key`` was first used for in ``scope``, if any (read only)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportTaken:
+    """The filed claim and the incident that serves it.
+
+    ``dispatched`` is False when nothing was sent (survey waived and no other vehicle
+    needed, or dispatch failed and the claim waits for a retry); ``incident`` then only
+    carries the zone and deadlines, and is not stored.
+    """
+
+    claim: Claim
+    incident: Incident
+    dispatched: bool
+
+
+class _SurveyWithExtras:
+    """The dispatch core as the claims service sees it for one report: the surveyor it asks
+    for, with the report's other vehicles on the same incident."""
+
+    def __init__(self, dispatcher: Dispatcher, extras: tuple[VehicleKind, ...]) -> None:
+        self._dispatcher = dispatcher
+        self._extras = extras
+        self.dispatched: Incident | None = None
+
+    def dispatch(self, request: IncidentRequest) -> Incident:
+        needs = tuple(dict.fromkeys((*request.needs, *self._extras)))
+        self.dispatched = self._dispatcher.dispatch(dataclasses.replace(request, needs=needs))
+        return self.dispatched
+
+    def incident(self, incident_id: str) -> Incident:
+        return self._dispatcher.incident(incident_id)
+
+
+class ReportDesk:
+    """Takes reports for dispatchers; see the module doc.
+
+    Parameters
+    ----------
+    claims_store
+        Where claims are filed (shared with the claims services).
+    idempotency
+        Reads earlier uses of an idempotency key (the SQL dispatch store).
+    clock, calendar
+        As for ``ClaimsService``.
+    dispatcher
+        The dispatch core.
+    """
+
+    def __init__(
+        self,
+        *,
+        claims_store: ClaimsStore,
+        idempotency: IdempotencyLookup,
+        clock: Clock,
+        calendar: BusinessCalendar,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._store = claims_store
+        self._idempotency = idempotency
+        self._clock = clock
+        self._calendar = calendar
+        self._dispatcher = dispatcher
+
+    def take(
+        self,
+        report: ClaimReport,
+        *,
+        needs: tuple[VehicleKind, ...] = (VehicleKind.SURVEY,),
+        actor: str,
+        idempotency_key: str | None = None,
+        time_defaulted: bool = False,
+    ) -> ReportTaken:
+        """File ``report`` as a claim and send the vehicles it needs.
+
+        Parameters
+        ----------
+        report
+            The validated report.
+        needs
+            Vehicle kinds asked for. The survey is decided by triage whatever this says:
+            sent unless waived.
+        actor
+            Who takes the report (for the audit log).
+        idempotency_key
+            A repeated call with the same key and report returns the first result.
+        time_defaulted
+            ``report.reported_at`` was not given by the caller but defaulted to now.
+
+        Raises
+        ------
+        OutsideServiceAreaError
+            Before anything is stored, for a location outside the service area.
+        ConflictError
+            ``field="idempotency_key"`` when the key was used for a different report.
+        """
+        if idempotency_key is not None and time_defaulted:
+            report = self._first_attempt_time(report, idempotency_key)
+        lat, lon = report.position_wgs84
+        survey = IncidentRequest(
+            id="preview",
+            lat=lat,
+            lon=lon,
+            reported_at=report.reported_at,
+            needs=(VehicleKind.SURVEY,),
+            injured=report.anyone_injured,
+        )
+        preview = self._dispatcher.open_incident(survey)
+        extras = tuple(kind for kind in dict.fromkeys(needs) if kind is not VehicleKind.SURVEY)
+        dispatch = _SurveyWithExtras(self._dispatcher, extras)
+        claims = ClaimsService(
+            self._store, clock=self._clock, calendar=self._calendar, dispatch=dispatch
+        )
+        claim = claims.report(report, actor=actor, idempotency_key=idempotency_key)
+        if claim.incident_id is not None:
+            incident = dispatch.dispatched or self._dispatcher.incident(claim.incident_id)
+            return ReportTaken(claim=claim, incident=incident, dispatched=True)
+        if claim.survey_waived and extras:
+            rescue = dataclasses.replace(survey, id=claim.number + RESCUE_SUFFIX, needs=extras)
+            return ReportTaken(claim=claim, incident=self._rescue(rescue), dispatched=True)
+        unsent = dataclasses.replace(
+            preview, request=dataclasses.replace(preview.request, id=claim.number)
+        )
+        return ReportTaken(claim=claim, incident=unsent, dispatched=False)
+
+    def _first_attempt_time(self, report: ClaimReport, key: str) -> ClaimReport:
+        earlier = self._idempotency.idempotency_record(INTAKE_SCOPE, key)
+        if earlier is None or earlier.result_ref is None:
+            return report
+        with self._store.transaction() as tx:
+            first = tx.get_claim(earlier.result_ref)
+        return dataclasses.replace(report, reported_at=first.report.reported_at)
+
+    def _rescue(self, request: IncidentRequest) -> Incident:
+        """The rescue incident, opened once (a retried report finds it)."""
+        try:
+            return self._dispatcher.incident(request.id)
+        except NotFoundError:
+            return self._dispatcher.dispatch(request)
