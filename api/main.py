@@ -18,7 +18,16 @@ from fastapi import Depends, FastAPI
 from api import errors
 from api.deps import known_query_only
 from api.metrics import MetricsMiddleware
-from api.routers import claims, complaints, health, incidents, payments, surge, vehicles
+from api.routers import (
+    claims,
+    complaints,
+    health,
+    incidents,
+    payments,
+    reports,
+    surge,
+    vehicles,
+)
 from api.services import Services
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.network.router import Router
@@ -26,7 +35,7 @@ from dispatch_engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (health, incidents, surge, vehicles, claims, payments, complaints)
+ROUTERS = (health, incidents, surge, vehicles, claims, payments, complaints, reports)
 DESCRIPTION = """\
 Dispatch and claims for the Shaoguan police fleet's motor policy (SPEC §1, §8).
 

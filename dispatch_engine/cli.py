@@ -13,6 +13,7 @@ from dispatch_engine.commands import (
     locate,
     network,
     replay,
+    report,
     services,
     simulate,
 )
@@ -22,5 +23,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for module in (geo, network, dispatch, replay, simulate, claims, locate, services, letters, api):
+for module in (
+    geo,
+    network,
+    dispatch,
+    replay,
+    simulate,
+    claims,
+    locate,
+    services,
+    letters,
+    report,
+    api,
+):
     module.register(app)
