@@ -31,10 +31,17 @@ from dispatch_engine.simulation.runs import (
     Scenario,
     file_record,
     prepare,
-    simulate_fleet,
     summary_of,
     write_config,
     write_outputs,
+)
+from dispatch_engine.simulation.scenarios import (
+    SCENARIOS,
+    guarantees,
+    policy_named,
+    prepare_scenario,
+    scenario_named,
+    simulate_policy,
 )
 from dispatch_engine.simulation.sizing import SizingPoint, fleet_size
 from dispatch_engine.wiring import build_router
@@ -111,12 +118,39 @@ def simulate_command(
     start: StartOption = "2026-03-02",
     seed: SeedOption = 1,
     with_map: Annotated[bool, typer.Option("--map/--no-map", help="Write the HTML map.")] = True,
+    scenario_name: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help=f"A standard guarantee scenario ({', '.join(SCENARIOS)}) from --start, "
+            "changing the --fleet and --demand given (no --days, no --replay).",
+        ),
+    ] = None,
+    policy_name: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="optimizer (production) or a baseline: greedy_road, straight_line.",
+        ),
+    ] = "optimizer",
     network: NetworkOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Coverage simulation: incidents through the production dispatcher, then the report."""
     settings = settings_for(network)
-    scenario = _scenario(settings, _inputs(settings, fleet, demand, replay, start, days, seed))
+    policy = policy_named(policy_name)
+    inputs = _inputs(settings, fleet, demand, replay, start, days, seed)
+    extra: dict = {"policy": policy.name}
+    if scenario_name is None:
+        scenario = _scenario(settings, inputs)
+    else:
+        spec = scenario_named(scenario_name)
+        prepared = prepare_scenario(
+            settings, inputs, build_router(settings, progress=progress), spec
+        )
+        scenario = prepared.run
+        extra["scenario"] = prepared.facts()
+        progress(f"scenario {spec.name}: {len(scenario.incidents):,} incidents")
     with Progress(
         TextColumn("simulating"),
         BarColumn(),
@@ -126,9 +160,10 @@ def simulate_command(
         transient=True,
     ) as bar:
         task = bar.add_task("incidents", total=len(scenario.incidents))
-        result = simulate_fleet(scenario, progress=lambda n: bar.update(task, completed=n))
-    summary = summary_of(scenario, result)
+        result = simulate_policy(scenario, policy, progress=lambda n: bar.update(task, completed=n))
+    summary = {**summary_of(scenario, result), **extra, "guarantees": guarantees([result])}
     written = write_outputs(out_dir, scenario, result, summary, with_map=with_map)
+    written["config"] = write_config(out_dir, scenario, command="simulate", extra=extra)
     if as_json:
         print_json({**summary, "outputs": {k: str(v) for k, v in written.items()}})
     else:

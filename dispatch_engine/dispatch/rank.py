@@ -12,6 +12,10 @@ What a decision costs is kept to one bounded search plus numpy over the fleet:
 * candidates are rows of the fleet, filtered and ranked in numpy, so the partner network
   (hundreds of vehicles) costs no Python loop per vehicle;
 * searches stop at the dispatcher's horizon: vehicles beyond it are never candidates.
+
+Which candidate comes first is the dispatcher's plug-in (:class:`Ranking`): road ETA in
+production, straight-line distance as the baseline benchmarks measure it against
+(:class:`DispatchPolicy` bundles the ranking with how waiting incidents are assigned).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 
 from dispatch_engine.fleet.model import Vehicle
-from dispatch_engine.network.engine import Points
+from dispatch_engine.network.engine import Points, haversine_m
 from dispatch_engine.network.router import Router
 from dispatch_engine.network.snap import Snapped
 
@@ -255,6 +260,67 @@ def eta_matrix(
     return eta, estimate
 
 
+class Ranking(Protocol):
+    """The order in which the dispatcher offers a job to candidates: lower keys first.
+
+    A ranking only orders the vehicles the dispatcher may send (those within its horizon
+    by road); whichever it picks drives the road, and the assignment records that
+    vehicle's road ETA, so rankings are compared on real arrivals.
+    """
+
+    def keys(self, eta_s: np.ndarray, vehicles: Points, sites: Points) -> np.ndarray:
+        """Preference keys, vehicles x sites, shaped like ``eta_s`` (road seconds)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ByRoadEta:
+    """Nearest by road travel time from the current position: production (SPEC §5)."""
+
+    def keys(self, eta_s: np.ndarray, vehicles: Points, sites: Points) -> np.ndarray:
+        return eta_s
+
+
+@dataclass(frozen=True)
+class ByStraightLine:
+    """Nearest as the crow flies: what a dispatcher with a map and no router would send.
+
+    The baseline of the guarantee benchmarks; rivers, mountains and one-way streets make
+    it send the wrong car where the road detours.
+    """
+
+    def keys(self, eta_s: np.ndarray, vehicles: Points, sites: Points) -> np.ndarray:
+        return haversine_m(
+            vehicles.lat[:, None], vehicles.lon[:, None], sites.lat[None, :], sites.lon[None, :]
+        )
+
+
+BY_ROAD_ETA = ByRoadEta()
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """How the dispatcher chooses: the candidate ranking, and how a queue is served.
+
+    A report is always served at once, by the first candidate of ``ranking`` that the
+    store lets the dispatcher claim. Incidents left waiting (no vehicle of a kind they
+    need was free) are assigned when vehicles free up: jointly with OR-tools when
+    ``joint`` (the surge optimizer, SPEC §5), else one by one, injury cases first, then
+    earliest deadline, each taking its first free candidate of ``ranking``.
+    """
+
+    name: str
+    ranking: Ranking = BY_ROAD_ETA
+    joint: bool = True
+
+
+# The production policy, and the two baselines the benchmarks measure it against.
+OPTIMIZER = DispatchPolicy("optimizer")
+GREEDY_ROAD = DispatchPolicy("greedy_road", joint=False)
+STRAIGHT_LINE = DispatchPolicy("straight_line", ranking=ByStraightLine(), joint=False)
+POLICIES = {p.name: p for p in (OPTIMIZER, GREEDY_ROAD, STRAIGHT_LINE)}
+
+
 def rank(
     router: Router,
     fleet: LocatedFleet,
@@ -283,21 +349,25 @@ def rank_rows(
     site: LocatedPoints,
     *,
     horizon_s: float = np.inf,
+    ranking: Ranking = BY_ROAD_ETA,
 ) -> Iterator[Candidate]:
     """:func:`rank` for the vehicles at ``rows`` of a fleet located in ``vehicles``' order,
     which must be id order (a ``Fleet``'s), lazily: candidates are made as they are read.
 
     Why: the dispatcher filters the fleet by rows (``Fleet.available_rows``), has the
     incident located already, and usually takes the first candidate; sorting rows in
-    numpy spares an object per vehicle in reach.
+    numpy spares an object per vehicle in reach. ``ranking`` orders the candidates
+    (ties by id); each still carries its road ETA.
     """
     if len(rows) == 0:
         return
     rows = np.asarray(rows, dtype=np.int64)
-    eta, estimate = _etas(router, fleet.take(rows), site, horizon_s)
+    located = fleet.take(rows)
+    eta, estimate = _etas(router, located, site, horizon_s)
     within = np.flatnonzero(eta <= horizon_s)
-    # rows ascend with the vehicle id, so (eta, row) is the (eta, id) order
-    for i in within[np.lexsort((rows[within], eta[within]))]:
+    key = ranking.keys(eta[within, None], located.points.take(within), site.points)[:, 0]
+    # rows ascend with the vehicle id, so (key, row) is the (key, id) order
+    for i in within[np.lexsort((rows[within], key))]:
         yield Candidate(vehicles[int(rows[i])], float(eta[i]), bool(estimate[i]))
 
 

@@ -32,7 +32,10 @@ from dispatch_engine.dispatch.model import (
 )
 from dispatch_engine.dispatch.ports import Clock, DispatchStore
 from dispatch_engine.dispatch.rank import (
+    OPTIMIZER,
+    ByRoadEta,
     Candidate,
+    DispatchPolicy,
     FleetLocator,
     LocatedFleet,
     LocatedPoints,
@@ -41,7 +44,12 @@ from dispatch_engine.dispatch.rank import (
     rank_rows,
 )
 from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
-from dispatch_engine.dispatch.surge import SurgeProblem, assign_greedy, assign_jointly
+from dispatch_engine.dispatch.surge import (
+    SurgeAssignment,
+    SurgeProblem,
+    assign_greedy,
+    assign_jointly,
+)
 from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 from dispatch_engine.geo.crs import validate_lat_lon
@@ -54,7 +62,8 @@ DISPATCHABLE = frozenset({VehicleStatus.AVAILABLE, VehicleStatus.RETURNING})
 
 @dataclass(frozen=True)
 class SurgeReport:
-    """What a joint assignment did, and what greedy nearest-first would have done."""
+    """What the policy's assignment did (joint for the optimizer), and what greedy
+    nearest-first by road would have done."""
 
     incidents: int
     assigned: int
@@ -78,8 +87,12 @@ class Dispatcher:
         repair_shops: tuple[RepairShop, ...] = (),
         horizon_s: float = 3 * 3600.0,
         route_lengths: bool = True,
+        policy: DispatchPolicy = OPTIMIZER,
     ) -> None:
         self.store = store
+        # How candidates are ranked and a queue is served: production uses the optimizer;
+        # benchmarks plug in the baselines to measure what it gains.
+        self.policy = policy
         # A road assignment's length (and a free tow's) takes a second search; planning
         # runs that never read lengths switch it off (lengths are then NaN), nothing else
         # changes.
@@ -93,6 +106,23 @@ class Dispatcher:
         self.clock = clock
         self.locator = FleetLocator(router)
         self._lock = threading.RLock()
+
+    def with_policy(self, policy: DispatchPolicy) -> Dispatcher:
+        """The same dispatcher (store, router, clock, settings) deciding by ``policy``.
+
+        Why: a benchmark runs one scenario under each policy with everything else equal.
+        The two share the store, so use one of them only.
+        """
+        return Dispatcher(
+            store=self.store,
+            router=self.router,
+            classifier=self.classifier,
+            clock=self.clock,
+            repair_shops=self.repair_shops,
+            horizon_s=self.horizon_s,
+            route_lengths=self.route_lengths,
+            policy=policy,
+        )
 
     # -- one incident ------------------------------------------------------------------
 
@@ -177,7 +207,13 @@ class Dispatcher:
     ) -> Candidate | None:
         """The nearest vehicle at ``rows`` within the horizon that the store lets us have."""
         ranked = rank_rows(
-            self.router, located, fleet.vehicles, rows, site, horizon_s=self.horizon_s
+            self.router,
+            located,
+            fleet.vehicles,
+            rows,
+            site,
+            horizon_s=self.horizon_s,
+            ranking=self.policy.ranking,
         )
         return self._claim_first(ranked)
 
@@ -346,7 +382,8 @@ class Dispatcher:
     # -- surge -------------------------------------------------------------------------
 
     def surge(self) -> SurgeReport:
-        """Assign every open incident's missing vehicles jointly (OR-tools), kind by kind."""
+        """Assign every open incident's missing vehicles, kind by kind: jointly (OR-tools)
+        under the optimizer policy, one by one in priority order under a baseline."""
         started = time.perf_counter()
         with self._lock:
             now = self.clock.now()
@@ -365,18 +402,18 @@ class Dispatcher:
                 if not vehicles:
                     continue
                 problem, estimate, sites = self._surge_problem(needing, vehicles, located, now)
-                joint = assign_jointly(problem)
                 greedy = assign_greedy(problem)
+                chosen = self._assign(problem, greedy, located, vehicles, sites)
                 totals += [
                     len(needing),
-                    joint.assigned_count,
-                    joint.met_count,
-                    joint.met_injury_count,
+                    chosen.assigned_count,
+                    chosen.met_count,
+                    chosen.met_injury_count,
                     greedy.met_count,
                     greedy.met_injury_count,
                 ]
                 for row, incident in enumerate(needing):
-                    col = int(joint.vehicle_of[row])
+                    col = int(chosen.vehicle_of[row])
                     if col < 0:
                         continue
                     best = Candidate(
@@ -399,6 +436,23 @@ class Dispatcher:
                 greedy_injury,
                 time.perf_counter() - started,
             )
+
+    def _assign(
+        self,
+        problem: SurgeProblem,
+        greedy: SurgeAssignment,
+        located: LocatedFleet,
+        vehicles: Sequence[Vehicle],
+        sites: LocatedPoints,
+    ) -> SurgeAssignment:
+        """The policy's assignment of one kind's waiting incidents (``greedy``: by road)."""
+        if self.policy.joint:
+            return assign_jointly(problem)
+        if isinstance(self.policy.ranking, ByRoadEta):
+            return greedy
+        points = located.subset(vehicles).points
+        keys = self.policy.ranking.keys(problem.eta_s.T, points, sites.points)
+        return assign_greedy(problem, preference=keys.T)
 
     def _surge_problem(
         self, incidents: Sequence[Incident], vehicles: Sequence[Vehicle], located: LocatedFleet, now

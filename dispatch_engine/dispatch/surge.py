@@ -334,7 +334,9 @@ def assign_jointly(problem: SurgeProblem) -> SurgeAssignment:
     return _summarise(problem, vehicle_of, SOLVER_JOINT, started)
 
 
-def assign_greedy(problem: SurgeProblem) -> SurgeAssignment:
+def assign_greedy(
+    problem: SurgeProblem, *, preference: np.ndarray | None = None
+) -> SurgeAssignment:
     """Nearest-first, one incident at a time: what dispatchers do without the optimiser.
 
     Incidents are taken injury cases first, then by earliest deadline, then by row; each
@@ -345,6 +347,9 @@ def assign_greedy(problem: SurgeProblem) -> SurgeAssignment:
     ----------
     problem : SurgeProblem
         ETAs, deadlines and injury flags of one vehicle kind.
+    preference : array (incidents, vehicles), optional
+        What "nearest" means, lower first (default: the ETA), e.g. straight-line metres;
+        only vehicles with a finite ETA are candidates, and the result reports ETAs.
 
     Returns
     -------
@@ -355,11 +360,21 @@ def assign_greedy(problem: SurgeProblem) -> SurgeAssignment:
     n_incidents, n_vehicles = problem.eta_s.shape
     vehicle_of = np.full(n_incidents, -1, dtype=np.int64)
     order = np.lexsort((np.arange(n_incidents), problem.deadline_s, ~problem.injury))
+    if preference is not None and np.shape(preference) != problem.eta_s.shape:
+        raise InvalidInputError(
+            f"must be shaped like eta_s {problem.eta_s.shape}, got {np.shape(preference)}",
+            field="preference",
+        )
+    key = (
+        problem.eta_s
+        if preference is None
+        else np.where(np.isfinite(problem.eta_s), preference, np.inf)
+    )
     free = np.ones(n_vehicles, dtype=bool)
     for i in order if n_vehicles else ():
-        eta_s = np.where(free, problem.eta_s[i], np.inf)
-        nearest = int(np.argmin(eta_s))
-        if np.isfinite(eta_s[nearest]):
+        row = np.where(free, key[i], np.inf)
+        nearest = int(np.argmin(row))
+        if np.isfinite(row[nearest]):
             vehicle_of[i] = nearest
             free[nearest] = False
     return _summarise(problem, vehicle_of, SOLVER_GREEDY, started)

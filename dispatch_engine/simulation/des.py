@@ -276,9 +276,11 @@ class _Run:
     _followed: dict[tuple[int, str], datetime] = field(default_factory=dict)  # -> assigned at
     _sent_kinds: set[tuple[int, VehicleKind]] = field(default_factory=set)
     _home_due: dict[str, float] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict)  # incident id -> k
 
     def __post_init__(self) -> None:
         self.now = self.clock.now()
+        self._index = {s.request.id: k for k, s in enumerate(self.incidents)}
         for k, s in enumerate(self.incidents):
             self.push(s.request.reported_at.timestamp(), REPORT, k)
 
@@ -442,6 +444,14 @@ class _Run:
             kind = self.dispatcher.store.fleet().vehicle(freed).kind
             if not any(kind in missing for missing in self._waiting.values()):
                 return
+        # The surge assigns every open incident it can, also one not waited for (no vehicle
+        # of the kind is based within the horizon, but one may be passing nearby): follow
+        # them all, or that vehicle's arrival would be scheduled late, in the past.
+        unfilled = sorted(
+            self._index[i.id]
+            for i in self.dispatcher.store.active_incidents()
+            if i.status == IncidentStatus.OPEN
+        )
         self.dispatcher.surge()
-        for k in sorted(self._waiting):
+        for k in unfilled:
             self._follow(k, self.dispatcher.incident(self.incidents[k].request.id))
