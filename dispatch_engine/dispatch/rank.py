@@ -24,6 +24,7 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Protocol
 
@@ -237,13 +238,19 @@ _EMPTY_SNAPPED = {
 
 
 def eta_matrix(
-    router: Router, fleet: LocatedFleet, incidents: LocatedPoints, *, cutoff_s: float | None = None
+    router: Router,
+    fleet: LocatedFleet,
+    incidents: LocatedPoints,
+    *,
+    cutoff_s: float | None = None,
+    at: datetime | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seconds from every located vehicle to every incident (vehicles x incidents).
 
     Returns the matrix and a same-shaped bool array telling which entries are estimates.
     Entries beyond ``cutoff_s`` are ``inf``; the searches stop there, which is what makes
-    a bounded query cheap.
+    a bounded query cheap. ``at`` is the departure time: road times follow the speed
+    profile of that hour (free flow without it).
     """
     eta = router.fallback.many_to_many(fleet.points, incidents.points, cutoff_s=cutoff_s)
     estimate = np.ones_like(eta, dtype=bool)
@@ -252,9 +259,10 @@ def eta_matrix(
     if road_vehicles.size and road_incidents.size:
         road = router.road
         if road_incidents.size == 1:  # one reverse search instead of one per vehicle
-            times = road.many_to_one(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s)[:, None]
+            times = road.many_to_one(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s, at=at)
+            times = times[:, None]
         else:
-            times = road.many_to_many(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s)
+            times = road.many_to_many(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s, at=at)
         eta[np.ix_(road_vehicles, road_incidents)] = times
         estimate[np.ix_(road_vehicles, road_incidents)] = False
     return eta, estimate
@@ -329,12 +337,13 @@ def rank(
     lon: float,
     *,
     horizon_s: float = np.inf,
+    at: datetime | None = None,
 ) -> list[Candidate]:
     """Candidates (a subset of the located fleet) within ``horizon_s``, by ETA then id."""
     if not vehicles:
         return []
     eta, estimate = _etas(
-        router, fleet.subset(vehicles), locate_points(router, lat, lon), horizon_s
+        router, fleet.subset(vehicles), locate_points(router, lat, lon), horizon_s, at
     )
     within = np.flatnonzero(eta <= horizon_s)
     candidates = [Candidate(vehicles[int(i)], float(eta[i]), bool(estimate[i])) for i in within]
@@ -350,6 +359,7 @@ def rank_rows(
     *,
     horizon_s: float = np.inf,
     ranking: Ranking = BY_ROAD_ETA,
+    at: datetime | None = None,
 ) -> Iterator[Candidate]:
     """:func:`rank` for the vehicles at ``rows`` of a fleet located in ``vehicles``' order,
     which must be id order (a ``Fleet``'s), lazily: candidates are made as they are read.
@@ -363,7 +373,7 @@ def rank_rows(
         return
     rows = np.asarray(rows, dtype=np.int64)
     located = fleet.take(rows)
-    eta, estimate = _etas(router, located, site, horizon_s)
+    eta, estimate = _etas(router, located, site, horizon_s, at)
     within = np.flatnonzero(eta <= horizon_s)
     key = ranking.keys(eta[within, None], located.points.take(within), site.points)[:, 0]
     # rows ascend with the vehicle id, so (key, row) is the (key, id) order
@@ -372,9 +382,13 @@ def rank_rows(
 
 
 def _etas(
-    router: Router, fleet: LocatedFleet, site: LocatedPoints, horizon_s: float
+    router: Router,
+    fleet: LocatedFleet,
+    site: LocatedPoints,
+    horizon_s: float,
+    at: datetime | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ETA to the one site per vehicle, and whether it is an estimate; search bounded."""
     cutoff = None if np.isinf(horizon_s) else horizon_s
-    eta, estimate = eta_matrix(router, fleet, site, cutoff_s=cutoff)
+    eta, estimate = eta_matrix(router, fleet, site, cutoff_s=cutoff, at=at)
     return eta[:, 0], estimate[:, 0]

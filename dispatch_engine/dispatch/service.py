@@ -182,10 +182,12 @@ class Dispatcher:
                 free = free[~np.isin(free, excluded)]
             preferred = free[free == fleet.row(prefer)] if prefer is not None else free[:0]
             chosen = (
-                self._claim_nearest(fleet, preferred, located, site) if preferred.size else None
+                self._claim_nearest(fleet, preferred, located, site, now)
+                if preferred.size
+                else None
             )
             if chosen is None:
-                chosen = self._claim_nearest(fleet, free, located, site)
+                chosen = self._claim_nearest(fleet, free, located, site, now)
             if chosen is None:
                 incident = _escalate(
                     incident,
@@ -203,9 +205,10 @@ class Dispatcher:
         return lifecycle.settle_status(incident)
 
     def _claim_nearest(
-        self, fleet: Fleet, rows: np.ndarray, located: LocatedFleet, site: LocatedPoints
+        self, fleet: Fleet, rows: np.ndarray, located: LocatedFleet, site: LocatedPoints, now
     ) -> Candidate | None:
-        """The nearest vehicle at ``rows`` within the horizon that the store lets us have."""
+        """The nearest vehicle at ``rows`` within the horizon that the store lets us have,
+        by road times at ``now`` (the hour's speed profile)."""
         ranked = rank_rows(
             self.router,
             located,
@@ -214,6 +217,7 @@ class Dispatcher:
             site,
             horizon_s=self.horizon_s,
             ranking=self.policy.ranking,
+            at=now,
         )
         return self._claim_first(ranked)
 
@@ -250,7 +254,7 @@ class Dispatcher:
         else:
             # bounded by the known ETA, the search only explores what the answer needs
             distance_m = self.router.road.route(
-                sub.snapped, site.snapped, cutoff_s=best.eta_s * 1.0001 + 1
+                sub.snapped, site.snapped, cutoff_s=best.eta_s * 1.0001 + 1, at=now
             ).meters
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
@@ -461,7 +465,7 @@ class Dispatcher:
         lon = np.array([i.request.lon for i in incidents])
         sites = locate_points(self.router, lat, lon)
         eta, estimate = eta_matrix(
-            self.router, located.subset(vehicles), sites, cutoff_s=self.horizon_s
+            self.router, located.subset(vehicles), sites, cutoff_s=self.horizon_s, at=now
         )
         eta, estimate = eta.T.copy(), estimate.T
         kind_skills = frozenset().union(*(v.skills for v in vehicles))

@@ -364,3 +364,27 @@ def test_an_injured_incident_still_gets_a_tow_truck(grid_graph, router, classifi
         VehicleKind.SURVEY: surveyor.id,
         VehicleKind.TOW_FLATBED: "TOW",
     }
+
+
+def test_dispatch_uses_the_speed_profile_of_the_report_hour(grid_graph, classifier):
+    """At a rush hour that halves every speed, the same car's ETA doubles (off-road legs aside)."""
+    from dispatch_engine.network.profiles import SpeedProfile
+
+    rush = np.ones(168)
+    rush[8] = 0.5  # Monday 08:00-09:00, Asia/Shanghai
+    classes = {"primary", "residential", "unclassified"}
+    profile = SpeedProfile("rush", SHANGHAI_TZ, {c: rush for c in classes})
+    road = RoadEngine(
+        compile_graph(grid_graph), snap_max_m=2000.0, offroad_speed_kph=15.0, profile=profile
+    )
+    router = Router(road, EstimateEngine(detour_factor=1.35, speed_kph=65.0))
+    nodes = list(grid_graph.nodes)
+    etas = {}
+    for hour in (3, 8):
+        at = NOON.replace(hour=hour)
+        dispatcher, _ = make_dispatcher(
+            router, classifier, *vehicles_at_nodes(grid_graph, [nodes[0]]), now=at
+        )
+        incident = dispatcher.dispatch(request(grid_graph, nodes[63], reported_at=at))
+        etas[hour] = incident.assignments[0].eta_s
+    assert etas[8] == pytest.approx(2 * etas[3], rel=1e-6)
