@@ -133,7 +133,7 @@ class Services:
             dispatcher=dispatcher,
             desk=ReportDesk(
                 claims_store=claims_store,
-                idempotency=store,
+                records=store,
                 clock=clock,
                 calendar=calendar,
                 dispatcher=dispatcher,

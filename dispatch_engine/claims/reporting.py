@@ -13,12 +13,15 @@ dispatcher asks for beyond the survey:
 - the service area is checked before anything is stored: a report outside it is refused,
   not filed as a claim that can never be dispatched;
 - a retry with the same idempotency key but no report time gets the first attempt's time,
-  so it is recognised as the same report even in a later minute.
+  so it is recognised as the same report even in a later minute;
+- a dispatch's reads and writes in the dispatch store (the incident, the vehicles claimed)
+  commit in one transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,9 +39,15 @@ from dispatch_engine.fleet.model import VehicleKind
 RESCUE_SUFFIX = "-R"
 
 
-class IdempotencyLookup(Protocol):
+class DispatchRecords(Protocol):
+    """What the desk needs of the dispatch core's store (``SqlDispatchStore``)."""
+
     def idempotency_record(self, scope: str, key: str) -> IdempotencyRecord | None:
         """The request ``key`` was first used for in ``scope``, if any (read only)."""
+        ...
+
+    def one_transaction(self) -> AbstractContextManager[None]:
+        """The store calls made inside the block commit together."""
         ...
 
 
@@ -60,14 +69,18 @@ class _SurveyWithExtras:
     """The dispatch core as the claims service sees it for one report: the surveyor it asks
     for, with the report's other vehicles on the same incident."""
 
-    def __init__(self, dispatcher: Dispatcher, extras: tuple[VehicleKind, ...]) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, records: DispatchRecords, extras: tuple[VehicleKind, ...]
+    ) -> None:
         self._dispatcher = dispatcher
+        self._records = records
         self._extras = extras
         self.dispatched: Incident | None = None
 
     def dispatch(self, request: IncidentRequest) -> Incident:
         needs = tuple(dict.fromkeys((*request.needs, *self._extras)))
-        self.dispatched = self._dispatcher.dispatch(dataclasses.replace(request, needs=needs))
+        with self._records.one_transaction():
+            self.dispatched = self._dispatcher.dispatch(dataclasses.replace(request, needs=needs))
         return self.dispatched
 
     def incident(self, incident_id: str) -> Incident:
@@ -81,8 +94,9 @@ class ReportDesk:
     ----------
     claims_store
         Where claims are filed (shared with the claims services).
-    idempotency
-        Reads earlier uses of an idempotency key (the SQL dispatch store).
+    records
+        The dispatch core's store (``SqlDispatchStore``): earlier uses of an idempotency
+        key, and one transaction per dispatch.
     clock, calendar
         As for ``ClaimsService``.
     dispatcher
@@ -93,13 +107,13 @@ class ReportDesk:
         self,
         *,
         claims_store: ClaimsStore,
-        idempotency: IdempotencyLookup,
+        records: DispatchRecords,
         clock: Clock,
         calendar: BusinessCalendar,
         dispatcher: Dispatcher,
     ) -> None:
         self._store = claims_store
-        self._idempotency = idempotency
+        self._records = records
         self._clock = clock
         self._calendar = calendar
         self._dispatcher = dispatcher
@@ -149,7 +163,7 @@ class ReportDesk:
         )
         preview = self._dispatcher.open_incident(survey)
         extras = tuple(kind for kind in dict.fromkeys(needs) if kind is not VehicleKind.SURVEY)
-        dispatch = _SurveyWithExtras(self._dispatcher, extras)
+        dispatch = _SurveyWithExtras(self._dispatcher, self._records, extras)
         claims = ClaimsService(
             self._store, clock=self._clock, calendar=self._calendar, dispatch=dispatch
         )
@@ -166,7 +180,7 @@ class ReportDesk:
         return ReportTaken(claim=claim, incident=unsent, dispatched=False)
 
     def _first_attempt_time(self, report: ClaimReport, key: str) -> ClaimReport:
-        earlier = self._idempotency.idempotency_record(INTAKE_SCOPE, key)
+        earlier = self._records.idempotency_record(INTAKE_SCOPE, key)
         if earlier is None or earlier.result_ref is None:
             return report
         with self._store.transaction() as tx:
@@ -178,4 +192,5 @@ class ReportDesk:
         try:
             return self._dispatcher.incident(request.id)
         except NotFoundError:
-            return self._dispatcher.dispatch(request)
+            with self._records.one_transaction():
+                return self._dispatcher.dispatch(request)

@@ -183,7 +183,7 @@ class ClaimsService:
             "waived" if claim.survey_waived else "needed",
         )
         if claim.state is S.REPORTED:
-            return self._dispatch_or_record(claim.number, actor=step.actor)
+            return self._dispatch_or_record(claim, actor=step.actor)
         return claim
 
     def _file(self, step: Step, report: ClaimReport) -> Claim:
@@ -220,25 +220,28 @@ class ClaimsService:
         DispatchEngineError
             Whatever the dispatch core raised; the claim is unchanged then.
         """
-        actor = check_actor(actor)
-        claim = self.get(number)
+        return self._send_survey(self.get(number), actor=check_actor(actor))
+
+    def _send_survey(self, claim: Claim, *, actor: str) -> Claim:
+        """:meth:`dispatch_survey` for a claim in hand."""
         check_transition(claim.state, S.DISPATCHED)
         incident_id = _next_incident_id(claim)
+        lat, lon = claim.report.position_wgs84
+        request = IncidentRequest(
+            id=incident_id,
+            lat=lat,
+            lon=lon,
+            reported_at=claim.report.reported_at,
+            needs=(VehicleKind.SURVEY,),
+            injured=claim.report.anyone_injured,
+        )
         try:
-            # Found: an earlier call opened it but its reply was lost; do not open it twice.
+            incident = self._dispatch.dispatch(request)
+        except ConflictError as exc:
+            if exc.field != "id":
+                raise
+            # An earlier call opened it but its reply was lost; take it up, do not open twice.
             incident = self._dispatch.incident(incident_id)
-        except NotFoundError:
-            lat, lon = claim.report.position_wgs84
-            incident = self._dispatch.dispatch(
-                IncidentRequest(
-                    id=incident_id,
-                    lat=lat,
-                    lon=lon,
-                    reported_at=claim.report.reported_at,
-                    needs=(VehicleKind.SURVEY,),
-                    injured=claim.report.anyone_injured,
-                )
-            )
         etas_s = [assignment.eta_s for assignment in incident.active()]
         note = {
             "incident_id": incident.id,
@@ -253,16 +256,16 @@ class ClaimsService:
                 claim, S.DISPATCHED, note=note, incident_id=incident.id, survey_waived=False
             )
 
-    def _dispatch_or_record(self, number: str, *, actor: str) -> Claim:
+    def _dispatch_or_record(self, claim: Claim, *, actor: str) -> Claim:
         """Dispatch after intake or a lost waiver; a failure leaves the claim as it is, with
         the reason in its audit trail and the log, for the dispatcher to retry."""
         try:
-            return self.dispatch_survey(number, actor=actor)
+            return self._send_survey(claim, actor=actor)
         except DispatchEngineError as exc:
             reason = mask_text(str(exc))
-            logger.warning("claim %s not dispatched: %s", number, reason)
+            logger.warning("claim %s not dispatched: %s", claim.number, reason)
             with writing(self._store, self._clock, actor) as step:
-                claim = step.tx.get_claim(number)
+                claim = step.tx.get_claim(claim.number)
                 step.audit(claim, "claim.dispatch_failed", code=exc.code, message=reason)
             return claim
 
@@ -352,7 +355,7 @@ class ClaimsService:
                 claim, estimate, trigger="reestimate"
             )
         if lost_waiver:
-            return self._dispatch_or_record(number, actor=step.actor)
+            return self._dispatch_or_record(updated, actor=step.actor)
         return updated
 
     def _estimate_changes(self, claim: Claim, estimate: Decimal) -> dict[str, Any]:

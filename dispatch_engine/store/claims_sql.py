@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,6 +78,9 @@ class SqlClaimsTransaction:
         self._session = session
         dialect = session.get_bind().dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # Report number -> row id of the claims this transaction has seen: the records
+        # that hang off a claim (notices, audits, documents) need no lookup each.
+        self._claim_ids: dict[str, int] = {}
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -112,12 +115,15 @@ class SqlClaimsTransaction:
         )
 
     def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
-        row = self._session.get(IdempotencyKeyRow, (scope, key))
-        if row is None:
+        completed = self._session.execute(
+            update(IdempotencyKeyRow)
+            .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
+            .values(result_ref=result_ref)
+        )
+        if completed.rowcount == 0:
             raise NotFoundError(
                 f"idempotency key {key!r} was never reserved", field="idempotency_key"
             )
-        row.result_ref = result_ref
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._session.add(
@@ -152,16 +158,21 @@ class SqlClaimsTransaction:
     # --- claims ---------------------------------------------------------------------------
 
     def add_claim(self, claim: Claim) -> None:
-        self._session.add(ClaimRow(**_claim_values(claim)))
+        row = ClaimRow(**_claim_values(claim))
+        self._session.add(row)
         self._session.flush()
+        self._claim_ids[claim.number] = row.id
 
     def get_claim(self, number: str, *, for_update: bool = False) -> Claim:
         return _claim(self._claim_row(number, for_update=for_update))
 
     def update_claim(self, claim: Claim) -> None:
-        row = self._claim_row(claim.number)
-        for name, value in _claim_values(claim).items():
-            setattr(row, name, value)
+        # One UPDATE, no read first; rows this session loaded are updated in memory too.
+        updated = self._session.execute(
+            update(ClaimRow).where(ClaimRow.number == claim.number).values(_claim_values(claim))
+        )
+        if updated.rowcount == 0:
+            raise NotFoundError(f"no claim {claim.number}", field="number")
 
     def list_claims(self, *, state: ClaimState | None, limit: int, offset: int) -> list[Claim]:
         query = select(ClaimRow).order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
@@ -195,10 +206,12 @@ class SqlClaimsTransaction:
         row = self._session.scalars(query).one_or_none()
         if row is None:
             raise NotFoundError(f"no claim {number}", field="number")
+        self._claim_ids[number] = row.id
         return row
 
     def _claim_id(self, number: str) -> int:
-        return self._claim_row(number).id
+        known = self._claim_ids.get(number)
+        return self._claim_row(number).id if known is None else known
 
     # --- waiver audit -------------------------------------------------------------------------
 

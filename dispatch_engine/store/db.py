@@ -5,6 +5,11 @@ for the writer), foreign keys on, a busy timeout, and every transaction opened w
 ``BEGIN IMMEDIATE`` so that it takes the write lock up front — a deferred transaction
 that reads and then writes can fail at once with "database is locked" when another
 writer got in between, instead of waiting its turn.
+
+PostgreSQL connections are not pinged on every checkout (a round trip per transaction);
+they are recycled after :data:`PG_POOL_RECYCLE_S` instead, which retires connections
+before idle timeouts of servers and proxies cut them. ``pre_ping=True`` restores the ping
+for a database behind something that drops connections sooner.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from dispatch_engine.errors import InvalidInputError
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_POOL_RECYCLE_S = 1800.0
 
 
 def database_url(target: str | Path) -> URL:
@@ -56,13 +62,28 @@ def database_url(target: str | Path) -> URL:
     return url
 
 
-def make_engine(target: str | Path | URL, **engine_options: Any) -> Engine:
-    """An engine for :func:`database_url` (or a ready URL), configured for concurrent use."""
+def make_engine(
+    target: str | Path | URL, *, pre_ping: bool = False, **engine_options: Any
+) -> Engine:
+    """An engine for :func:`database_url` (or a ready URL), configured for concurrent use.
+
+    Parameters
+    ----------
+    target
+        A SQLite file path, a DSN or a URL.
+    pre_ping
+        Test each pooled connection with a round trip before use (off: the pool recycles
+        PostgreSQL connections after :data:`PG_POOL_RECYCLE_S` instead).
+    engine_options
+        Passed to ``sqlalchemy.create_engine`` (pool size, ...).
+    """
     url = target if isinstance(target, URL) else database_url(target)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **engine_options)
+        engine_options.setdefault("pool_recycle", PG_POOL_RECYCLE_S)
+        return create_engine(url, pool_pre_ping=pre_ping, **engine_options)
     engine = create_engine(
         url,
+        pool_pre_ping=pre_ping,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
         **engine_options,
     )

@@ -114,6 +114,47 @@ def test_a_second_store_sees_claims_and_a_restart_keeps_live_state(engine, fleet
     assert other.claim_vehicle("S1", allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE) is None
 
 
+def test_one_transaction_commits_a_dispatch_together(engine, fleet, dispatcher, dispatch_store):
+    """Inside ``one_transaction`` the claim and the incident show to others only after the
+    block on PostgreSQL (at once on SQLite), and the observer hears of the save after the
+    commit."""
+    grouped = engine.dialect.name == "postgresql"
+    heard = []
+    store = SqlDispatchStore(
+        engine,
+        fleet,
+        clock=ManualClock(NOW),
+        observer=lambda before, after: heard.append((before, after)),
+    )
+    other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    with store.one_transaction():
+        won = store.claim_vehicle("S3", allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE)
+        incident = dispatcher.open_incident(request("SG-20250930-000001"))
+        store.save_incident(incident)
+        assert heard == ([] if grouped else [(None, incident)])
+        assert (other.get_incident(incident.id) is None) is grouped
+        status = other.refresh_fleet().vehicle("S3").status
+        assert status is (VehicleStatus.AVAILABLE if grouped else VehicleStatus.EN_ROUTE)
+    assert won is not None and heard == [(None, incident)]
+    assert other.get_incident(incident.id) == incident
+    assert other.refresh_fleet().vehicle("S3").status is VehicleStatus.EN_ROUTE
+
+
+def test_one_transaction_rolls_back_together(engine, fleet, dispatcher, dispatch_store):
+    """On PostgreSQL a block that raises leaves neither the vehicle claim nor the incident
+    behind."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite commits each call of the block on its own")
+    incident = dispatcher.open_incident(request("SG-20250930-000001"))
+    with pytest.raises(RuntimeError), dispatch_store.one_transaction():
+        dispatch_store.claim_vehicle("S3", allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE)
+        dispatch_store.save_incident(incident)
+        raise RuntimeError("crash before the commit")
+    other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    assert other.get_incident(incident.id) is None
+    assert other.refresh_fleet().vehicle("S3").status is VehicleStatus.AVAILABLE
+
+
 def test_lists_filter_like_a_python_reference(dispatcher, dispatch_store):
     """Status, zone and overdue filters in SQL give what filtering in Python gives."""
     for minute in range(4):
