@@ -19,6 +19,7 @@ from api import errors
 from api.deps import known_query_only
 from api.metrics import MetricsMiddleware
 from api.routers import (
+    appointments,
     claims,
     complaints,
     health,
@@ -35,7 +36,17 @@ from dispatch_engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (health, incidents, surge, vehicles, claims, payments, complaints, reports)
+ROUTERS = (
+    health,
+    incidents,
+    surge,
+    vehicles,
+    claims,
+    payments,
+    complaints,
+    reports,
+    appointments,
+)
 DESCRIPTION = """\
 Dispatch and claims for the Shaoguan police fleet's motor policy (SPEC §1, §8).
 

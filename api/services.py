@@ -9,8 +9,9 @@ business rule: the dispatch core, the claims services and the report desk do.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, text
@@ -58,7 +59,16 @@ from dispatch_engine.fleet.files import load_fleet
 from dispatch_engine.fleet.model import Vehicle, VehicleKind, VehicleStatus
 from dispatch_engine.geo.crs import to_wgs84
 from dispatch_engine.network.router import Router
+from dispatch_engine.services.appointments import Appointment, AppointmentBook, AppointmentRequest
+from dispatch_engine.services.day_routes import (
+    DayPlan,
+    build_day_problem,
+    solve_day,
+    technicians_on,
+)
+from dispatch_engine.services.facilities import Facility, facilities_path, load_facilities
 from dispatch_engine.settings import Settings, database_target, fleet_path
+from dispatch_engine.store.appointments_sql import SqlAppointmentStore
 from dispatch_engine.store.claims_sql import SqlClaimsStore
 from dispatch_engine.store.db import make_engine
 from dispatch_engine.store.dispatch_sql import ApiKey, SqlApiKeys, SqlDispatchStore, acting_as
@@ -89,6 +99,9 @@ class Services:
     complaints: ComplaintsService
     auth: Authenticator
     metrics: Metrics
+    appointments: AppointmentBook
+    facilities: tuple[Facility, ...]
+    _appointments_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(
@@ -125,6 +138,7 @@ class Services:
             else load_calendar_overrides(settings.calendar_file)
         )
         claims_store = SqlClaimsStore(engine)
+        facilities = tuple(load_facilities(facilities_path(settings)))
         return cls(
             settings=settings,
             clock=clock,
@@ -144,7 +158,32 @@ class Services:
             complaints=ComplaintsService(claims_store, clock=clock, calendar=calendar),
             auth=Authenticator(SqlApiKeys(engine, clock=clock)),
             metrics=metrics,
+            appointments=AppointmentBook(
+                SqlAppointmentStore(engine), facilities=facilities, clock=clock
+            ),
+            facilities=facilities,
         )
+
+    def book_appointment(self, request: AppointmentRequest) -> Appointment:
+        """Book under the lock: ids are numbered from the stored count."""
+        with self._appointments_lock:
+            return self.appointments.book(request)
+
+    def cancel_appointment(self, appointment_id: str) -> Appointment:
+        with self._appointments_lock:
+            return self.appointments.cancel(appointment_id)
+
+    def day_plan(self, day: date, *, time_limit_s: float) -> DayPlan:
+        """The day's booked appointments on the technicians on shift, by road times."""
+        technicians = technicians_on(self.store.fleet(), day)
+        problem = build_day_problem(
+            self.appointments.list(day=day),
+            self.facilities,
+            technicians,
+            self.dispatcher.router.road,
+            day,
+        )
+        return solve_day(problem, time_limit_s=time_limit_s)
 
     def close(self) -> None:
         self.engine.dispose()

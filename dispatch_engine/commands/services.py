@@ -28,8 +28,6 @@ from dispatch_engine.services.appointments import (
 )
 from dispatch_engine.services.day_routes import (
     DEFAULT_TIME_LIMIT_S,
-    DayPlan,
-    Stop,
     build_day_problem,
     solve_day,
     technicians_on,
@@ -37,56 +35,11 @@ from dispatch_engine.services.day_routes import (
 from dispatch_engine.services.facilities import facilities_path, load_facilities
 from dispatch_engine.services.route_map import write_route_map
 from dispatch_engine.services.supplies import load_supplies, overdue_checks, supplies_path
+from dispatch_engine.services.views import plan_json
 from dispatch_engine.settings import fleet_path, load_settings
 from dispatch_engine.wiring import build_router
 
 supplies_app = typer.Typer(help="Emergency supplies of the rescue depots.", no_args_is_help=True)
-
-
-def _minutes(seconds: int) -> float:
-    return round(seconds / 60, 1)
-
-
-def plan_json(plan: DayPlan) -> dict:
-    """The plan as JSON: per technician the ordered stops and totals (times Asia/Shanghai)."""
-
-    def stop_json(stop: Stop) -> dict:
-        return {
-            "kind": str(stop.kind),
-            "appointment_id": stop.appointment_id,
-            "plate": stop.plate,
-            "place": stop.place,
-            "lat": stop.lat,
-            "lon": stop.lon,
-            "travel_min": _minutes(stop.travel_s),
-            "arrival_at": plan.at(stop.arrival_s).isoformat(),
-            "start_at": plan.at(stop.start_s).isoformat(),
-            "departure_at": plan.at(stop.departure_s).isoformat(),
-        }
-
-    return {
-        "date": plan.day.isoformat(),
-        "served": sum(len(route.appointment_ids) for route in plan.routes),
-        "total_travel_min": _minutes(plan.travel_s),
-        "technicians": [
-            {
-                "id": route.technician_id,
-                "base_id": route.base_id,
-                "appointments": list(route.appointment_ids),
-                "travel_min": _minutes(route.travel_s),
-                "service_min": _minutes(route.service_s),
-                "wait_min": _minutes(route.wait_s),
-                "leaves_at": plan.at(route.stops[0].departure_s).isoformat(),
-                "back_at": plan.at(route.stops[-1].arrival_s).isoformat(),
-                "stops": [stop_json(stop) for stop in route.stops],
-            }
-            for route in plan.routes
-        ],
-        "unplanned": [
-            {"appointment_id": u.appointment_id, "plate": u.plate, "reason": u.reason}
-            for u in plan.unplanned
-        ],
-    }
 
 
 def _parse_day(text: str) -> date:

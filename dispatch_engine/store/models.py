@@ -306,3 +306,14 @@ class ApiKeyRow(Base):
     label: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class AppointmentRow(Base):
+    """A value-added service appointment (inspection delivery, car wash), as a document."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    document: Mapped[dict[str, Any]]

@@ -34,7 +34,8 @@ ROLES = ("dispatcher", "claims", "planner", "admin")
 
 
 def api_fleet_document() -> dict[str, Any]:
-    """``fleet_document()`` (ten survey cars, A/B pairs) plus a flatbed pair."""
+    """``fleet_document()`` (ten survey cars, A/B pairs) plus a flatbed pair and a pair of
+    repair vans (the technicians of the value-added services)."""
     document = fleet_document()
     document["vehicles"] += [
         {
@@ -43,6 +44,16 @@ def api_fleet_document() -> dict[str, Any]:
             "base_id": "B0",
             "shifts": ["around_the_clock"],
             "partner_id": f"TF-{1 - i}",
+        }
+        for i in range(2)
+    ]
+    document["vehicles"] += [
+        {
+            "id": f"RP-{i}",
+            "kind": "repair",
+            "base_id": "B0",
+            "shifts": ["around_the_clock"],
+            "partner_id": f"RP-{1 - i}",
         }
         for i in range(2)
     ]
