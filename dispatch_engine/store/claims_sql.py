@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import CursorResult, Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -115,7 +115,7 @@ class SqlClaimsTransaction:
         )
 
     def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
-        completed = self._session.execute(
+        completed: CursorResult[Any] = self._session.execute(  # type: ignore[assignment]
             update(IdempotencyKeyRow)
             .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
             .values(result_ref=result_ref)
@@ -168,7 +168,7 @@ class SqlClaimsTransaction:
 
     def update_claim(self, claim: Claim) -> None:
         # One UPDATE, no read first; rows this session loaded are updated in memory too.
-        updated = self._session.execute(
+        updated: CursorResult[Any] = self._session.execute(  # type: ignore[assignment]
             update(ClaimRow).where(ClaimRow.number == claim.number).values(_claim_values(claim))
         )
         if updated.rowcount == 0:
