@@ -19,9 +19,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.errors import DataError, InvalidInputError
 
 SHANGHAI_TZ = ZoneInfo("Asia/Shanghai")
@@ -259,22 +259,7 @@ def load_calendar_overrides(path: Path) -> tuple[YearOverride, ...]:
     DataError
         When the file cannot be read.
     """
-    path = Path(path)
-    try:
-        # YAML is a superset of JSON, so one parser reads both.
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read calendar override file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path} is not valid YAML/JSON: {exc}", field="file") from exc
-    try:
-        parsed = _OverrideFile.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInputError(
-            f"{path}: {first['msg']} ({exc.error_count()} problem(s))",
-            field=".".join(str(part) for part in first["loc"]) or "file",
-        ) from exc
+    parsed = read_yaml_model(path, _OverrideFile)
     return tuple(_year_override(year, entry) for year, entry in sorted(parsed.years.items()))
 
 

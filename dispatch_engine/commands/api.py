@@ -9,21 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from api.auth import Role
-from dispatch_engine.commands.common import cli_errors, err, progress
+from dispatch_engine.commands.common import DbOption, cli_errors, err, progress
 from dispatch_engine.errors import InvalidInputError
 from dispatch_engine.settings import Settings, database_target, load_settings
 from dispatch_engine.store.db import make_engine
 from dispatch_engine.store.dispatch_sql import SqlApiKeys
 from dispatch_engine.store.migrate import upgrade
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLite file or postgresql:// DSN (default: $DISPATCH_DB_URL, else a SQLite file "
-        "in the user's data directory).",
-    ),
-]
 keys_app = typer.Typer(
     help="API keys (stored hashed; each key is shown once).", no_args_is_help=True
 )

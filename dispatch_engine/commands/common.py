@@ -24,6 +24,14 @@ CrsOption = Annotated[
     str, typer.Option("--crs", help=f"Input coordinate system: {', '.join(SUPPORTED_CRS)}.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite file or postgresql:// DSN (default: $DISPATCH_DB_URL, else a SQLite file "
+        "in the user's data directory).",
+    ),
+]
 NetworkOption = Annotated[
     str | None, typer.Option("--network", help="'embedded' or a compiled .npz (default: settings).")
 ]

@@ -10,7 +10,7 @@ import typer
 from dispatch_engine.claims.calendar import BusinessCalendar
 from dispatch_engine.claims.intake import REPORT_NUMBER_PREFIX, check_number
 from dispatch_engine.claims.lifecycle import Claim
-from dispatch_engine.commands.common import cli_errors, progress, time_or_now
+from dispatch_engine.commands.common import DbOption, cli_errors, progress, time_or_now
 from dispatch_engine.errors import InvalidInputError, NotFoundError
 from dispatch_engine.geo.zones import ZoneClassifier
 from dispatch_engine.reports.letters import LETTER_FORMATS, LetterFormat, claim_zone, render_letter
@@ -57,14 +57,7 @@ def read_claim(store: SqlClaimsStore, number: str) -> Claim:
 def letter(
     claim: Annotated[str, typer.Option("--claim", help="Report number, e.g. SG-20250930-000001.")],
     out: Annotated[Path, typer.Option("--out", help="File to write: NAME.html or NAME.pdf.")],
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="SQLite file or postgresql:// DSN (default: $DISPATCH_DB_URL, else the "
-            "SQLite file in the user's data directory).",
-        ),
-    ] = None,
+    db: DbOption = None,
     issued_at: Annotated[
         str | None,
         typer.Option("--issued-at", help="Issue time printed on the letter, ISO (default: now)."),

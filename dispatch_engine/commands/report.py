@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch_engine.commands.common import cli_errors, progress, time_or_now
+from dispatch_engine.commands.common import DbOption, cli_errors, progress, time_or_now
 from dispatch_engine.errors import InvalidInputError
 from dispatch_engine.geo.zones import ZoneClassifier
 from dispatch_engine.reports.compliance import (
@@ -27,14 +27,7 @@ from dispatch_engine.store.migrate import upgrade
 def report(
     month: Annotated[str, typer.Option("--month", help="Month to report, YYYY-MM (Beijing time).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for compliance-YYYY-MM.*")],
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="SQLite file or postgresql:// DSN (default: $DISPATCH_DB_URL, else the "
-            "SQLite file in the user's data directory).",
-        ),
-    ] = None,
+    db: DbOption = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Judge open deadlines at this ISO time (default: now)."),

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_engine.errors import DataError, InvalidInputError
+from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.geo.zones import ZoneResult
 from dispatch_engine.network.router import Router
 
@@ -62,17 +61,7 @@ class TowPlan:
 
 def load_repair_shops(path: Path) -> tuple[RepairShop, ...]:
     """Read the designated shops; a bad file names the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read repair shops {path}: {exc}") from None
-    try:
-        parsed = _ShopsIn.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInputError(
-            f"{path.name}: {first['msg']}", field=".".join(str(p) for p in first["loc"])
-        ) from None
+    parsed = read_yaml_model(path, _ShopsIn)
     return tuple(RepairShop(**s.model_dump()) for s in parsed.shops)
 
 

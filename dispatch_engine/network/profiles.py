@@ -26,10 +26,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch_engine.errors import DataError, InvalidInputError
+from dispatch_engine.datafiles import read_yaml_model
+from dispatch_engine.errors import InvalidInputError
 from dispatch_engine.network.compile import CompiledNetwork
 from dispatch_engine.network.schema import ROAD_CLASS_SPEED_KPH
 from dispatch_engine.settings import Settings
@@ -121,21 +121,7 @@ def load_speed_profile(path: Path) -> SpeedProfile:
     DataError
         When the file cannot be read.
     """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read speed profile {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path} is not valid YAML: {exc}", field="speed_profile") from exc
-    try:
-        parsed = _ProfileFileIn.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInputError(
-            f"{path}: {first['msg']} ({exc.error_count()} problem(s))",
-            field=".".join(str(part) for part in first["loc"]) or "speed_profile",
-        ) from exc
+    parsed = read_yaml_model(path, _ProfileFileIn, whole="speed_profile")
     unknown = sorted(set(parsed.classes) - set(ROAD_CLASS_SPEED_KPH))
     if unknown:
         raise InvalidInputError(

@@ -35,12 +35,12 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dispatch_engine.claims.intake import check_plate
+from dispatch_engine.datafiles import first_problem
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.errors import ConflictError, DataError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import SHANGHAI_TZ
 from dispatch_engine.geo.crs import to_wgs84, validate_lat_lon
 from dispatch_engine.services.facilities import Facility, ServiceKind
-from dispatch_engine.services.files import first_problem
 
 MAX_SERVICE_MIN = 8 * 60  # a facility that needs longer cannot return the car the same day
 MAX_PLACE_CHARS = 200

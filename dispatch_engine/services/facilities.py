@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.errors import InvalidInputError
-from dispatch_engine.services.files import read_yaml_model
 from dispatch_engine.settings import Settings
 
 

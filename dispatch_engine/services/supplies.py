@@ -39,9 +39,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dispatch_engine.claims.intake import check_phone
 from dispatch_engine.claims.pii import mask_phone
+from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.errors import ExternalServiceError, InvalidInputError, NotFoundError
-from dispatch_engine.services.files import read_yaml_model
 from dispatch_engine.settings import Settings
 
 REORDER_BELOW_PERCENT = 50

@@ -49,5 +49,3 @@ def plan_json(plan: DayPlan) -> dict:
             for u in plan.unplanned
         ],
     }
-
-
