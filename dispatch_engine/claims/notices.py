@@ -45,6 +45,7 @@ class NoticeKind(StrEnum):
     SURVEY_RESULT = "survey_result"
     PROGRESS = "progress"
     CLOSE_RESULT = "close_result"
+    SUPPLY_ALERT = "supply_alert"  # not a claim's: a rescue depot's urgent stock alert
 
 
 class NoticeStatus(StrEnum):
@@ -105,6 +106,8 @@ def _text(kind: NoticeKind, claim: Claim) -> tuple[str, str]:
                 f"{SIGNATURE}报案号{number}已结案，赔付金额{claim.approved_amount_yuan}元。"
                 "如有疑问请致电客服热线。"
             )
+        case NoticeKind.SUPPLY_ALERT:
+            raise InvalidInputError("a supply alert is not a claim's notice", field="kind")
 
 
 def _channels(kind: NoticeKind, claim: Claim) -> tuple[Channel, ...]:
@@ -117,6 +120,8 @@ def _channels(kind: NoticeKind, claim: Claim) -> tuple[Channel, ...]:
             return (Channel.EMAIL,) if claim.report.driver.email else (Channel.SMS,)
         case NoticeKind.CLOSE_RESULT:
             return (Channel.SMS, Channel.CALL)
+        case NoticeKind.SUPPLY_ALERT:
+            raise InvalidInputError("a supply alert is not a claim's notice", field="kind")
 
 
 def schedule_notices(

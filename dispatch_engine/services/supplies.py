@@ -18,15 +18,15 @@ quarterly (three months), damage after each use (due :data:`DAMAGE_CHECK_WITHIN`
 issue, our decision). A check can write off what it finds expired or damaged, which counts
 as a movement and can raise an alert. Time comes from an injected aware clock.
 
-Urgent alerts go through an :class:`AlertSender`. The claims notice sender is typed on a
-claim's ``Notice`` (claim number, claim notice kinds), so supply alerts have this minimal
-protocol of the same shape; :class:`LoggingAlertSender` stands in for the SMS gateway.
+Urgent alerts go through an :class:`AlertSender`; :class:`NoticeAlertSender` delivers them
+with the claims' notification senders (``claims.notices.NoticeSender``: the logging sender
+standing in for the SMS gateway, or a real one), as an SMS notice of kind
+``supply_alert`` whose reference is the depot.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +38,7 @@ from dateutil.relativedelta import relativedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dispatch_engine.claims.intake import check_phone
-from dispatch_engine.claims.pii import mask_phone
+from dispatch_engine.claims.notices import Channel, Notice, NoticeKind, NoticeSender
 from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.errors import ExternalServiceError, InvalidInputError, NotFoundError
@@ -334,15 +334,24 @@ class AlertSender(Protocol):
     def send(self, alert: SupplyAlert) -> None: ...
 
 
-class LoggingAlertSender:
-    """Writes each alert to a log (the SMS gateway stand-in); phone numbers masked."""
+class NoticeAlertSender:
+    """Sends urgent alerts as SMS notices through a claims :class:`NoticeSender`."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._logger = logger or logging.getLogger(__name__)
+    def __init__(self, sender: NoticeSender) -> None:
+        self._sender = sender
 
     def send(self, alert: SupplyAlert) -> None:
-        self._logger.warning(
-            "SMS to %s (%s): %s", alert.person.name, mask_phone(alert.person.phone), alert.message
+        self._sender.send(
+            Notice(
+                claim_number=f"SUPPLY-{alert.base_id}",
+                kind=NoticeKind.SUPPLY_ALERT,
+                channel=Channel.SMS,
+                recipient=alert.person.phone,
+                subject=f"{alert.depot} {alert.item}",
+                body=alert.message,
+                due_at=alert.raised_at,
+                created_at=alert.raised_at,
+            )
         )
 
 

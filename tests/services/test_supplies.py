@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import yaml
 
+from dispatch_engine.claims.notices import LoggingSender
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.errors import ExternalServiceError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import SHANGHAI_TZ
@@ -15,9 +16,9 @@ from dispatch_engine.services.supplies import (
     Category,
     CheckKind,
     Depot,
-    LoggingAlertSender,
     MemorySupplyStore,
     MovementKind,
+    NoticeAlertSender,
     PersonInCharge,
     StockLevel,
     StockLine,
@@ -167,8 +168,8 @@ def test_an_undelivered_urgent_alert_is_recorded_and_the_error_raised(clock):
     assert [(a.level, a.delivered) for a in store.alerts()] == [(StockLevel.URGENT, False)]
 
 
-def test_logging_sender_masks_the_phone(caplog):
-    """The stand-in SMS log shows the person and a masked number."""
+def test_alerts_go_through_the_claims_sender_with_the_phone_masked(caplog):
+    """An urgent alert is an SMS notice through the claims' logging sender, number masked."""
     alert = SupplyAlert(
         "ZJ1",
         "浈江城区基地",
@@ -180,13 +181,10 @@ def test_logging_sender_masks_the_phone(caplog):
         PersonInCharge("陈志强", "+8613800000001"),
         NOW,
     )
-    with caplog.at_level(logging.WARNING):
-        LoggingAlertSender().send(alert)
-    assert (
-        "陈志强" in caplog.text
-        and "138****0001" in caplog.text
-        and "13800000001" not in caplog.text
-    )
+    with caplog.at_level(logging.INFO):
+        NoticeAlertSender(LoggingSender()).send(alert)
+    assert "supply_alert" in caplog.text and "SUPPLY-ZJ1" in caplog.text
+    assert "138****0001" in caplog.text and "13800000001" not in caplog.text
 
 
 def test_damage_check_is_due_a_day_after_use_and_cleared_by_the_check(desk, store, clock):
