@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -230,10 +231,7 @@ class CCHEngine(CoreEngine):
         cutoff_s: float | None,
     ) -> np.ndarray:
         search = self._queries(state).from_source(junctions)
-        out = np.empty((core.shape[0], junctions.size))
-        for i, row in enumerate(_pairs(core, cost)):
-            out[i] = np.array(search.distances_from_multi(row), dtype=np.float64)  # None: nan
-        return _as_seconds(out)
+        return _distances(search.distances_from_multi, core, cost, junctions.size)
 
     def _reverse(
         self,
@@ -244,10 +242,7 @@ class CCHEngine(CoreEngine):
         cutoff_s: float | None,
     ) -> np.ndarray:
         search = self._queries(state).to_target(junctions)
-        out = np.empty((core.shape[0], junctions.size))
-        for i, row in enumerate(_pairs(core, cost)):
-            out[i] = np.array(search.distances_to_multi(row), dtype=np.float64)  # None: nan
-        return _as_seconds(out)
+        return _distances(search.distances_to_multi, core, cost, junctions.size)
 
     def _path(
         self,
@@ -284,3 +279,16 @@ def _pairs(core: np.ndarray, cost: np.ndarray) -> list[list[tuple[int, int]]]:
 def _as_seconds(ms: np.ndarray) -> np.ndarray:
     """RoutingKit's milliseconds (nan where it said unreachable) as seconds, inf unreachable."""
     return np.where(np.isnan(ms), np.inf, ms / 1000.0)
+
+
+def _distances(
+    query: Callable[[list[tuple[int, int]]], list[int | None]],
+    core: np.ndarray,
+    cost: np.ndarray,
+    width: int,
+) -> np.ndarray:
+    """One pinned CCH query per row of (junctions, costs) virtual edges -> seconds."""
+    out = np.empty((core.shape[0], width))
+    for i, row in enumerate(_pairs(core, cost)):
+        out[i] = np.array(query(row), dtype=np.float64)  # None (unreachable) becomes nan
+    return _as_seconds(out)
