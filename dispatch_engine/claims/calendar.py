@@ -16,15 +16,14 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict
 
 from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.errors import DataError, InvalidInputError
+from dispatch_engine.fleet.model import SHANGHAI_TZ  # one definition; re-exported here
 
-SHANGHAI_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_BUSINESS_HOURS: tuple[tuple[time, time], ...] = (
     (time(9), time(12)),
     (time(13), time(18)),
