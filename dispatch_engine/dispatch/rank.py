@@ -8,7 +8,7 @@ What a decision costs is kept to one bounded search plus numpy over the fleet:
 
 * vehicle positions are located once; afterwards only vehicles that moved are located
   again, and positions seen recently (bases, incident sites a vehicle drives to) are
-  not snapped twice;
+  not snapped twice (the road engine remembers them);
 * candidates are rows of the fleet, filtered and ranked in numpy, so the partner network
   (hundreds of vehicles) costs no Python loop per vehicle;
 * searches stop at the dispatcher's horizon: vehicles beyond it are never candidates.
@@ -21,7 +21,6 @@ production, straight-line distance as the baseline benchmarks measure it against
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,9 +33,6 @@ from dispatch_engine.fleet.model import Vehicle
 from dispatch_engine.network.engine import Points, haversine_m
 from dispatch_engine.network.router import Router
 from dispatch_engine.network.snap import Snapped
-
-# Positions a locator remembers: every base and the incident sites of the last hours.
-_RECENT_POSITIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -115,15 +111,13 @@ class FleetLocator:
 
     Vehicles are immutable values, so one that did not change is the same object as in
     the previous call: comparing identities finds the few that changed without reading
-    every position. Positions located recently are remembered: vehicles return to their
-    bases, and drive to incident sites the dispatcher located (:meth:`locate_site`).
+    every position.
     """
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self._vehicles: tuple[Vehicle, ...] = ()
         self._located: LocatedFleet | None = None
-        self._recent: OrderedDict[tuple[float, float], Snapped | None] = OrderedDict()
 
     def locate(self, vehicles: Sequence[Vehicle]) -> LocatedFleet:
         vehicles = tuple(vehicles)
@@ -141,52 +135,23 @@ class FleetLocator:
         return self._remember(vehicles, located)
 
     def locate_site(self, lat: float, lon: float) -> LocatedPoints:
-        """Locate one incident site, remembering it for the vehicles that will drive there."""
-        site = locate_points(self.router, lat, lon)
-        self._remember_position(float(lat), float(lon), site.snapped if site.found[0] else None)
-        return site
+        """Locate one incident site (the road engine remembers it for the vehicles that
+        will drive there)."""
+        return locate_points(self.router, lat, lon)
 
     def _remember(self, vehicles: tuple[Vehicle, ...], located: LocatedFleet) -> LocatedFleet:
         self._vehicles, self._located = vehicles, located
         return located
 
-    def _remember_position(self, lat: float, lon: float, snapped: Snapped | None) -> None:
-        self._recent[(lat, lon)] = snapped
-        self._recent.move_to_end((lat, lon))
-        if len(self._recent) > _RECENT_POSITIONS:
-            self._recent.popitem(last=False)
-
     def _locate_some(self, vehicles: Sequence[Vehicle]) -> tuple[Points, np.ndarray, Snapped]:
         """Positions of ``vehicles``: (points, on-road mask, the on-road ones snapped)."""
         lat = np.array([v.lat for v in vehicles], dtype=np.float64)
         lon = np.array([v.lon for v in vehicles], dtype=np.float64)
-        keys = list(zip(lat.tolist(), lon.tolist(), strict=True))
-        recalled: list[Snapped | None] = [None] * len(keys)
-        missing = []
-        for i, key in enumerate(keys):
-            if key in self._recent:
-                self._recent.move_to_end(key)
-                recalled[i] = self._recent[key]
-            else:
-                missing.append(i)
-        if missing:
-            found, snapped = self.router.road.locate_where_possible(lat[missing], lon[missing])
-            rows = np.cumsum(found) - 1
-            for j, i in enumerate(missing):
-                recalled[i] = snapped.take(rows[j : j + 1]) if found[j] else None
-                self._remember_position(*keys[i], recalled[i])
+        found, snapped = self.router.road.locate_where_possible(lat, lon)
         # coarse partner-branch positions never count as on the road network
-        on_road = np.array(
-            [
-                s is not None and not v.position_is_estimate
-                for s, v in zip(recalled, vehicles, strict=True)
-            ],
-            dtype=bool,
-        )
-        rows_snapped = [
-            s for s, keep in zip(recalled, on_road, strict=True) if keep and s is not None
-        ]
-        return Points(lat, lon), on_road, _concat(rows_snapped)
+        coarse = np.array([v.position_is_estimate for v in vehicles], dtype=bool)
+        on_road = found & ~coarse
+        return Points(lat, lon), on_road, snapped.take(on_road[found])
 
     def _locate_all(self, vehicles: tuple[Vehicle, ...]) -> LocatedFleet:
         points, on_road, snapped = self._locate_some(vehicles)
@@ -207,34 +172,13 @@ class FleetLocator:
         return dataclasses.replace(
             located,
             on_road=on_road,
-            snapped=_concat([located.snapped, snapped]).take(source[on_road]),
+            snapped=Snapped.concat([located.snapped, snapped]).take(source[on_road]),
             points=Points(lat, lon),
         )
 
 
 def _position(vehicle: Vehicle) -> tuple[float, float, bool]:
     return vehicle.lat, vehicle.lon, vehicle.position_is_estimate
-
-
-def _concat(parts: Sequence[Snapped]) -> Snapped:
-    """Snapped points one after another (no point at all: an empty set)."""
-    fields = Snapped.__dataclass_fields__
-    if not parts:
-        return Snapped(**{name: _EMPTY_SNAPPED[name] for name in fields})
-    return Snapped(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
-
-
-_EMPTY_SNAPPED = {
-    "lat": np.zeros(0),
-    "lon": np.zeros(0),
-    "snapped_lat": np.zeros(0),
-    "snapped_lon": np.zeros(0),
-    "offroad_m": np.zeros(0),
-    "chain": np.zeros((0, 2), dtype=np.int64),
-    "pos_s": np.zeros((0, 2)),
-    "pos_m": np.zeros((0, 2)),
-    "at_node": np.zeros(0, dtype=np.int64),
-}
 
 
 def eta_matrix(

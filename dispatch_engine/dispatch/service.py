@@ -126,6 +126,13 @@ class Dispatcher:
 
     # -- one incident ------------------------------------------------------------------
 
+    def expect_sites(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Classify and locate, in one vectorised pass each, WGS-84 sites that will be
+        reported one by one (a planner's simulated year): each report then looks its
+        site up instead of querying the boundaries and the road index."""
+        self.classifier.pin(lat, lon)
+        self.router.road.pin_locations(lat, lon)
+
     def open_incident(self, request: IncidentRequest) -> Incident:
         """Zone and deadlines for a report (no vehicle yet); outside the area is an error."""
         if request.reported_at.tzinfo is None:

@@ -232,6 +232,7 @@ class ZoneClassifier:
         self._mainland = np.array([bool(p["mainland"]) for p in boundaries.provinces.properties])
         self._guangdong = index_of_province[GUANGDONG_PROVINCE]
         self._shaoguan = boundaries.cities.names().index(SHAOGUAN_CITY)
+        self._pinned: dict[tuple[float, float], ZoneResult] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZoneClassifier:
@@ -260,7 +261,17 @@ class ZoneClassifier:
             Bad ``lat``, ``lon`` or ``crs`` (the field is named).
         """
         lat_wgs, lon_wgs = to_wgs84(lat, lon, crs)
+        pinned = self._pinned.get((lat_wgs, lon_wgs))
+        if pinned is not None:
+            return pinned
         return self._classify_wgs84(np.array([lat_wgs]), np.array([lon_wgs]))[0]
+
+    def pin(self, lats: ArrayLike, lons: ArrayLike) -> None:
+        """Classify WGS-84 points that will be asked about one at a time, all now in one
+        vectorised pass, and remember them (a planner's run knows every site in advance)."""
+        batch = self.classify_many(lats, lons)
+        keys = zip(batch.lat.tolist(), batch.lon.tolist(), strict=True)
+        self._pinned.update(zip(keys, batch, strict=True))
 
     def classify_many(self, lats: ArrayLike, lons: ArrayLike, *, crs: str = "wgs84") -> ZoneBatch:
         """Classify many points at once (vectorised; same answers as :meth:`classify`).

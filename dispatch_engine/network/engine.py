@@ -41,7 +41,7 @@ from dispatch_engine.network.profiles import (
     TrafficTimes,
     profile_from_settings,
 )
-from dispatch_engine.network.snap import Snapped, Snapper
+from dispatch_engine.network.snap import SnapMemo, Snapped, Snapper
 from dispatch_engine.settings import Settings
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -49,6 +49,10 @@ EARTH_RADIUS_M = 6_371_008.8
 _SOURCE_BLOCK = 64
 # Traffic states (free flow, profile hours) kept ready: the default profile has 39.
 _MAX_TRAFFIC_STATES = 48
+# Calls locating at most this many points go through the memo of snaps (a dispatch
+# decision's few moved vehicles, a site, the repair shops); bigger batches (a whole
+# fleet, a planner's matrix) are snapped directly, without evicting those.
+_MEMO_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,7 @@ class CoreEngine(ABC):
     ) -> None:
         self.network = network
         self.snapper = Snapper(network, snap_max_m=snap_max_m)
+        self.snaps = SnapMemo(self.snapper)
         self.offroad_mps = offroad_speed_kph / 3.6
         self.traffic = TrafficModel(network, profile)
         net = network
@@ -348,19 +353,41 @@ class CoreEngine(ABC):
     def locate(self, lat: np.ndarray | float, lon: np.ndarray | float) -> Snapped:
         """Validate and snap points (raises ``OffNetworkError`` if one is too far from roads)."""
         points = as_points(lat, lon)
-        return self.snapper.snap(points.lat, points.lon)
+        found, snapped = self.locate_where_possible(points.lat, points.lon)
+        self.snapper.require_found(found, points.lat, points.lon)
+        return snapped
 
     def locate_where_possible(
         self, lat: np.ndarray | float, lon: np.ndarray | float
     ) -> tuple[np.ndarray, Snapped]:
         """Snap the points near a road; returns (found mask, the snapped ones in order)."""
         points = as_points(lat, lon)
+        if len(points) <= _MEMO_BATCH:
+            return self.snaps.snap_where_possible(points.lat, points.lon)
         return self.snapper.snap_where_possible(points.lat, points.lon)
+
+    def pin_locations(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Snap positions that will be asked about one at a time, all now in one batch,
+        and remember them (a planner's run knows every incident site in advance)."""
+        points = as_points(lat, lon)
+        self.snaps.pin(points.lat, points.lon)
 
     def prepare(self, *, at: datetime | None = None) -> None:
         """Get the traffic state of ``at`` ready now (e.g. at start-up or on the hour),
         so the first query of that hour does not pay for it."""
         self._state(at)
+
+    def prepare_week(self) -> int:
+        """Get every traffic state of the speed profile's week ready now (as many as
+        are kept); returns how many there are.
+
+        Why: a server or a planner's simulated year meets every hour of the week; each
+        state prepared at start-up is one the first query of its hour does not wait for.
+        """
+        every = self.traffic.week_factors()
+        for factors in every[:_MAX_TRAFFIC_STATES]:
+            self._state_of(factors)
+        return len(every)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -480,7 +507,10 @@ class CoreEngine(ABC):
 
     def _state(self, at: datetime | None) -> Any:
         """The prepared traffic state for ``at`` (free flow without a profile or a time)."""
-        factors = self.traffic.speed_factors(at)
+        return self._state_of(self.traffic.speed_factors(at))
+
+    def _state_of(self, factors: np.ndarray) -> Any:
+        """The prepared traffic state for one speed factor per road class."""
         key = tuple(float(f) for f in factors)
         with self._states_lock:
             state = self._states.get(key)

@@ -101,7 +101,10 @@ class SpeedProfile:
 
     def speed_factors(self, road_classes: Sequence[str], at: datetime) -> np.ndarray:
         """One factor per road class (in the given order) for the hour of ``at``."""
-        hour = self.hour_of_week(at)
+        return self.hour_factors(road_classes, self.hour_of_week(at))
+
+    def hour_factors(self, road_classes: Sequence[str], hour: int) -> np.ndarray:
+        """One factor per road class (in the given order) for hour ``hour`` of the week."""
         return np.array([self.factors[c][hour] if c in self.factors else 1.0 for c in road_classes])
 
 
@@ -187,6 +190,18 @@ class TrafficModel:
         if self.profile is None or at is None:
             return np.ones(len(classes))
         return self.profile.speed_factors(classes, at)
+
+    def week_factors(self) -> list[np.ndarray]:
+        """The distinct speed factors of the week's 168 hours, in the order they first
+        come (free flow only, without a profile)."""
+        classes = self.network.road_classes
+        if self.profile is None:
+            return [np.ones(len(classes))]
+        distinct: dict[tuple[float, ...], np.ndarray] = {}
+        for hour in range(HOURS_PER_WEEK):
+            factors = self.profile.hour_factors(classes, hour)
+            distinct.setdefault(tuple(factors.tolist()), factors)
+        return list(distinct.values())
 
     def times(self, speed_factors: np.ndarray) -> TrafficTimes:
         """The traffic state for one factor per road class (all 1.0: free flow, the

@@ -8,6 +8,9 @@ distance to it becomes an off-road leg driven at a slow speed. A point farther t
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +50,33 @@ class Snapped:
     def take(self, index: np.ndarray | list[int] | slice) -> Snapped:
         """A subset of the points, e.g. the available vehicles of a pinned fleet."""
         return Snapped(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
+    @staticmethod
+    def concat(parts: Sequence[Snapped]) -> Snapped:
+        """Snapped points one after another (no part at all: no point)."""
+        if not parts:
+            return _NO_POINT
+        if len(parts) == 1:
+            return parts[0]
+        return Snapped(
+            **{
+                name: np.concatenate([getattr(p, name) for p in parts])
+                for name in Snapped.__dataclass_fields__
+            }
+        )
+
+
+_NO_POINT = Snapped(
+    lat=np.zeros(0),
+    lon=np.zeros(0),
+    snapped_lat=np.zeros(0),
+    snapped_lon=np.zeros(0),
+    offroad_m=np.zeros(0),
+    chain=np.zeros((0, 2), dtype=np.int64),
+    pos_s=np.zeros((0, 2)),
+    pos_m=np.zeros((0, 2)),
+    at_node=np.zeros(0, dtype=np.int64),
+)
 
 
 def utm_crs_for(lon: float, lat: float) -> CRS:
@@ -90,6 +120,11 @@ class Snapper:
         lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         found, snapped = self.snap_where_possible(lat, lon)
+        self.require_found(found, lat, lon)
+        return snapped
+
+    def require_found(self, found: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Raise ``OffNetworkError`` naming the first point that did not snap."""
         if not found.all():
             i = int(np.flatnonzero(~found)[0])
             raise OffNetworkError(
@@ -97,7 +132,6 @@ class Snapper:
                 f"road of the network '{self.network.meta.get('name', 'unnamed')}'",
                 field="location",
             )
-        return snapped
 
     def snap_where_possible(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, Snapped]:
         """Snap the points within ``snap_max_m`` of a road; returns (found mask, those points)."""
@@ -154,6 +188,70 @@ class Snapper:
             pos_s=pos_s,
             pos_m=pos_m,
         )
+
+
+class SnapMemo:
+    """The snaps of positions seen before, by their exact WGS-84 coordinates.
+
+    Why: dispatch locates the same positions again and again (bases, the incident sites
+    vehicles drive to and finish at, the repair shops of every tow); a lookup costs
+    microseconds where a nearest-segment query costs a tenth of a millisecond. The
+    ``capacity`` most recent positions are kept; *pinned* ones stay (a planner's run
+    knows every incident site in advance and snaps them in one batch).
+    """
+
+    def __init__(self, snapper: Snapper, *, capacity: int = 4096) -> None:
+        self.snapper = snapper
+        self.capacity = capacity
+        self._recent: OrderedDict[tuple[float, float], Snapped | None] = OrderedDict()
+        self._pinned: dict[tuple[float, float], Snapped | None] = {}
+        self._lock = threading.Lock()
+
+    def snap_where_possible(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, Snapped]:
+        """As :meth:`Snapper.snap_where_possible`, remembering each point's snap."""
+        keys = list(zip(lat.tolist(), lon.tolist(), strict=True))
+        each, missing = self._recall(keys)
+        if missing:
+            snaps = self._snap_each(lat[missing], lon[missing])
+            with self._lock:
+                for i, snapped in zip(missing, snaps, strict=True):
+                    each[i] = self._recent[keys[i]] = snapped
+                while len(self._recent) > self.capacity:
+                    self._recent.popitem(last=False)
+        found = np.array([s is not None for s in each], dtype=bool)
+        return found, Snapped.concat([s for s in each if s is not None])
+
+    def pin(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Snap many positions in one batch and keep them for good."""
+        keys = list(zip(lat.tolist(), lon.tolist(), strict=True))
+        snaps = self._snap_each(lat, lon)
+        with self._lock:
+            self._pinned.update(zip(keys, snaps, strict=True))
+
+    def _recall(self, keys: list[tuple[float, float]]) -> tuple[list[Snapped | None], list[int]]:
+        """The remembered snaps (None also for the unknown), and the unknown's indexes."""
+        each: list[Snapped | None] = []
+        missing = []
+        with self._lock:
+            for i, key in enumerate(keys):
+                if key in self._pinned:
+                    each.append(self._pinned[key])
+                elif key in self._recent:
+                    self._recent.move_to_end(key)
+                    each.append(self._recent[key])
+                else:
+                    each.append(None)
+                    missing.append(i)
+        return each, missing
+
+    def _snap_each(self, lat: np.ndarray, lon: np.ndarray) -> list[Snapped | None]:
+        """Each point's own snap (None off the network), from one batch query."""
+        found, snapped = self.snapper.snap_where_possible(lat, lon)
+        row = np.cumsum(found) - 1
+        return [
+            snapped.take(slice(r, r + 1)) if f else None
+            for f, r in zip(found.tolist(), row.tolist(), strict=True)
+        ]
 
 
 def _edge_keys(network: CompiledNetwork, tail: np.ndarray, head: np.ndarray) -> np.ndarray:

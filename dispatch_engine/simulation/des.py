@@ -219,13 +219,16 @@ def simulate(
         ``incidents`` unsorted or with a repeated id.
     """
     _check_order(incidents)
+    started = time.perf_counter()
+    dispatcher.expect_sites(
+        np.array([s.request.lat for s in incidents]), np.array([s.request.lon for s in incidents])
+    )
     run = _Run(
         dispatcher,
         clock,
         incidents,
         trips or BaseTrips(dispatcher.router, dispatcher.store.fleet(), incidents),
     )
-    started = time.perf_counter()
     start = incidents[0].request.reported_at if incidents else clock.now()
     last = incidents[-1].request.reported_at if incidents else start
     for moment in shift_starts(dispatcher.store.fleet(), start, until or last + timedelta(days=1)):

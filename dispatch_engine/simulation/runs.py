@@ -37,7 +37,7 @@ from dispatch_engine.simulation.demand import (
     load_replay,
     script,
 )
-from dispatch_engine.simulation.des import BaseTrips, SimIncident, SimulationResult, simulate
+from dispatch_engine.simulation.des import SimIncident, SimulationResult, simulate
 from dispatch_engine.simulation.report import outcomes, summarize
 from dispatch_engine.store.memory import MemoryDispatchStore
 
@@ -100,6 +100,7 @@ def prepare(settings: Settings, inputs: RunInputs, router: Router) -> Scenario:
             start,
             last.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1),
         )
+    router.road.prepare_week()  # a run of days meets most hours of the week's traffic
     return Scenario(
         inputs=inputs,
         settings=settings,
@@ -134,12 +135,10 @@ def simulate_fleet(
     """Run the scenario's incidents against ``fleet`` (default: the scenario's fleet)."""
     fleet = fleet or scenario.fleet
     dispatcher, clock = dispatcher_for(scenario, fleet)
-    trips = BaseTrips(scenario.router, fleet, scenario.incidents)
     return simulate(
         dispatcher,
         clock,
         scenario.incidents,
-        trips=trips,
         until=scenario.period[1] + timedelta(days=1),
         progress=progress,
     )

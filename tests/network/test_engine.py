@@ -180,6 +180,27 @@ def test_point_far_from_roads_is_an_error(engine):
     assert "from any road" in str(err.value)
 
 
+def test_remembered_snaps_equal_snapping_afresh(network):
+    """Small calls answered from the memo (recent, evicted, pinned; on and off the
+    network, repeats within a call) give exactly what the snapper gives."""
+    engine = RoadEngine(network, snap_max_m=2000.0, offroad_speed_kph=OFFROAD_KPH)
+    engine.snaps.capacity = 5
+    rng = np.random.default_rng(11)
+    pool_lat = np.append(rng.uniform(24.801, 24.826, 12), 24.95)  # the last is off-network
+    pool_lon = np.append(rng.uniform(113.581, 113.606, 12), 113.59)
+    engine.pin_locations(pool_lat[:3], pool_lon[:3])
+    for _ in range(60):
+        pick = rng.integers(0, pool_lat.size, int(rng.integers(1, 5)))
+        found, snapped = engine.locate_where_possible(pool_lat[pick], pool_lon[pick])
+        ref_found, ref = engine.snapper.snap_where_possible(pool_lat[pick], pool_lon[pick])
+        np.testing.assert_array_equal(found, ref_found)
+        for name in ref.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(snapped, name), getattr(ref, name))
+    assert len(engine.snaps._recent) <= 5
+    with pytest.raises(OffNetworkError):
+        engine.locate(pool_lat[-1:], pool_lon[-1:])  # remembered as off the network
+
+
 def test_compiled_network_round_trips_through_npz(tmp_path, grid_graph, network):
     """save/load keeps every array, and to_graph gives back the same edges."""
     path = tmp_path / "net.npz"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -181,3 +181,32 @@ def test_eta_at_uses_the_profile_hour(tmp_path, grid_graph, monkeypatch):
     assert rush["seconds"] > night["seconds"] * 1.5
     assert rush["at"] == "2026-03-02T08:10:00+08:00"
     assert rush["meters"] > 0 and not rush["estimate"]
+
+
+def test_prepare_week_readies_each_distinct_hour_once(grid_graph):
+    """Every hour's state is ready after ``prepare_week`` (no new state on any query) and
+    answers as a state made on demand does; hours with equal factors share one."""
+    from dispatch_engine.network.engine import RoadEngine
+
+    network = compile_graph(grid_graph)
+    profile = SpeedProfile(
+        "t",
+        SHANGHAI,
+        {"primary": np.array(RUSH * 7), "residential": np.array([0.8] * 24 * 5 + [1.0] * 48)},
+    )
+    engine = RoadEngine(network, snap_max_m=2000.0, offroad_speed_kph=15.0, profile=profile)
+    fresh = RoadEngine(network, snap_max_m=2000.0, offroad_speed_kph=15.0, profile=profile)
+    count = engine.prepare_week()
+    monday = datetime(2026, 3, 2, tzinfo=SHANGHAI)
+    hours = [monday + timedelta(hours=h) for h in range(168)]
+    distinct = {tuple(engine.traffic.speed_factors(at).tolist()) for at in hours}
+    assert count == len(distinct)
+    free_flow = (1.0,) * len(network.road_classes)  # made at construction, for ``at=None``
+    assert set(engine._states) == distinct | {free_flow}
+    points = engine.locate(np.array([24.805, 24.82]), np.array([113.585, 113.60]))
+    for at in hours[::7]:
+        before = len(engine._states)
+        np.testing.assert_array_equal(
+            engine.many_to_many(points, points, at=at), fresh.many_to_many(points, points, at=at)
+        )
+        assert len(engine._states) == before

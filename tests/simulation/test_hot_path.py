@@ -12,7 +12,6 @@ from datetime import time, timedelta
 import numpy as np
 import pytest
 
-from dispatch_engine.dispatch import rank as rank_module
 from dispatch_engine.dispatch.model import EventType, IncidentStatus
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.dispatch.rank import FleetLocator, locate_points, rank, rank_rows
@@ -93,7 +92,7 @@ def test_status_updates_keep_the_fleet_consistent(grid_router):
 
 def test_incremental_locating_equals_locating_afresh(grid_router, monkeypatch):
     """After many moves (and a tiny memory of positions) the fleet is located as from scratch."""
-    monkeypatch.setattr(rank_module, "_RECENT_POSITIONS", 3)
+    monkeypatch.setattr(grid_router.road.snaps, "capacity", 3)
     rng = np.random.default_rng(3)
     fleet = random_fleet(grid_router, rng, n=25)
     locator = FleetLocator(grid_router)
