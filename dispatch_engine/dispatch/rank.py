@@ -21,6 +21,7 @@ production, straight-line distance as the baseline benchmarks measure it against
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,14 +76,14 @@ def _as_array(values: np.ndarray | float) -> np.ndarray:
 class LocatedFleet:
     """Positions of a set of vehicles: snapped to roads where possible, points otherwise."""
 
-    ids: tuple[str, ...]
+    ids: np.ndarray  # object array of vehicle ids (numpy: a subset is one fancy index)
     on_road: np.ndarray  # bool per vehicle
     snapped: Snapped  # the on-road vehicles, in order
     points: Points  # every vehicle's WGS-84 position
 
     @cached_property
     def _row_of(self) -> dict[str, int]:
-        return {vid: i for i, vid in enumerate(self.ids)}
+        return dict(zip(self.ids.tolist(), range(self.ids.size), strict=True))
 
     @cached_property
     def _snapped_row(self) -> np.ndarray:
@@ -99,7 +100,7 @@ class LocatedFleet:
         rows = np.asarray(rows, dtype=np.int64)
         road = rows[self.on_road[rows]]
         return LocatedFleet(
-            tuple(map(self.ids.__getitem__, rows.tolist())),
+            self.ids[rows],
             self.on_road[rows],
             self.snapped.take(self._snapped_row[road]),
             self.points.take(rows),
@@ -124,9 +125,9 @@ class FleetLocator:
         previous, located = self._vehicles, self._located
         if located is None or len(vehicles) != len(previous):
             return self._remember(vehicles, self._locate_all(vehicles))
-        changed = [
-            i for i, (new, old) in enumerate(zip(vehicles, previous, strict=True)) if new is not old
-        ]
+        changed = np.flatnonzero(
+            np.fromiter(map(operator.is_not, vehicles, previous), dtype=bool, count=len(vehicles))
+        ).tolist()
         if any(vehicles[i].id != previous[i].id for i in changed):
             return self._remember(vehicles, self._locate_all(vehicles))
         moved = [i for i in changed if _position(vehicles[i]) != _position(previous[i])]
@@ -155,7 +156,8 @@ class FleetLocator:
 
     def _locate_all(self, vehicles: tuple[Vehicle, ...]) -> LocatedFleet:
         points, on_road, snapped = self._locate_some(vehicles)
-        return LocatedFleet(tuple(v.id for v in vehicles), on_road, snapped, points)
+        ids = np.array([v.id for v in vehicles], dtype=object)
+        return LocatedFleet(ids, on_road, snapped, points)
 
     def _relocate(
         self, located: LocatedFleet, vehicles: tuple[Vehicle, ...], rows: np.ndarray
@@ -169,12 +171,15 @@ class FleetLocator:
         source[rows[found]] = len(located.snapped) + np.arange(len(snapped))
         lat, lon = located.points.lat.copy(), located.points.lon.copy()
         lat[rows], lon[rows] = points.lat, points.lon
-        return dataclasses.replace(
+        relocated = dataclasses.replace(
             located,
             on_road=on_road,
             snapped=Snapped.concat([located.snapped, snapped]).take(source[on_road]),
             points=Points(lat, lon),
         )
+        # the same vehicles in the same rows: keep the id lookup instead of rebuilding it
+        relocated.__dict__["_row_of"] = located._row_of
+        return relocated
 
 
 def _position(vehicle: Vehicle) -> tuple[float, float, bool]:

@@ -53,6 +53,8 @@ _MAX_TRAFFIC_STATES = 48
 # decision's few moved vehicles, a site, the repair shops); bigger batches (a whole
 # fleet, a planner's matrix) are snapped directly, without evicting those.
 _MEMO_BATCH = 32
+# Origin x destination pairs up to which same-chain times are compared all at once.
+_BROADCAST_PAIRS = 2048
 
 
 @dataclass(frozen=True)
@@ -642,9 +644,22 @@ def _same_chain(
 ) -> np.ndarray:
     """Direct times for pairs on the same chain with the destination ahead, else inf.
 
-    Placements are matched by chain id (sort and search), so the cost grows with the
-    number of pairs that share a chain, not with origins x destinations.
+    Few pairs (a dispatch decision: vehicles to one site) are compared all at once;
+    many are matched by chain id (sort and search), so the cost grows with the number
+    of pairs that share a chain, not with origins x destinations.
     """
+    if origin_chain.shape[0] * dest_chain.shape[0] <= _BROADCAST_PAIRS:
+        origin = origin_chain[:, :, None, None]
+        ahead = dest_s[None, None] - origin_s[:, :, None, None]
+        same = (origin == dest_chain[None, None]) & (origin >= 0) & (ahead >= 0)
+        return np.where(same, ahead, np.inf).min(axis=(1, 3))
+    return _same_chain_sorted(origin_chain, origin_s, dest_chain, dest_s)
+
+
+def _same_chain_sorted(
+    origin_chain: np.ndarray, origin_s: np.ndarray, dest_chain: np.ndarray, dest_s: np.ndarray
+) -> np.ndarray:
+    """:func:`_same_chain` by sorting and searching chain ids."""
     out = np.full((origin_chain.shape[0], dest_chain.shape[0]), np.inf)
     o_point, o_slot = np.nonzero(origin_chain >= 0)
     d_point, d_slot = np.nonzero(dest_chain >= 0)

@@ -9,7 +9,13 @@ import shapely
 
 from dispatch_engine.errors import OffNetworkError
 from dispatch_engine.network.compile import CompiledNetwork, compile_graph
-from dispatch_engine.network.engine import EstimateEngine, RoadEngine, haversine_m
+from dispatch_engine.network.engine import (
+    EstimateEngine,
+    RoadEngine,
+    _same_chain,
+    _same_chain_sorted,
+    haversine_m,
+)
 
 OFFROAD_KPH = 15.0
 
@@ -178,6 +184,27 @@ def test_point_far_from_roads_is_an_error(engine):
         engine.locate(np.array([24.95]), np.array([113.59]))
     assert err.value.field == "location"
     assert "from any road" in str(err.value)
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (7, 1), (1, 9), (12, 15)])
+def test_same_chain_all_at_once_equals_sort_and_search(n, m):
+    """Both ways of finding same-chain pairs agree, with one-way (-1) slots and ties."""
+    rng = np.random.default_rng(n * 100 + m)
+    origin_chain = rng.integers(-1, 4, (n, 2))
+    dest_chain = rng.integers(-1, 4, (m, 2))
+    origin_s = rng.integers(0, 5, (n, 2)).astype(float)
+    dest_s = rng.integers(0, 5, (m, 2)).astype(float)
+    expected = np.full((n, m), np.inf)  # a plain loop over every pair of placements
+    for i in range(n):
+        for j in range(m):
+            for a in range(2):
+                for b in range(2):
+                    c = origin_chain[i, a]
+                    if c >= 0 and c == dest_chain[j, b] and dest_s[j, b] >= origin_s[i, a]:
+                        expected[i, j] = min(expected[i, j], dest_s[j, b] - origin_s[i, a])
+    args = (origin_chain, origin_s, dest_chain, dest_s)
+    np.testing.assert_array_equal(_same_chain(*args), expected)
+    np.testing.assert_array_equal(_same_chain_sorted(*args), expected)
 
 
 def test_remembered_snaps_equal_snapping_afresh(network):

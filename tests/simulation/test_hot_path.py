@@ -107,7 +107,7 @@ def test_incremental_locating_equals_locating_afresh(grid_router, monkeypatch):
             locator.locate_site(float(net.node_lat[node]), float(net.node_lon[node]))
         located = locator.locate(fleet.vehicles)
         fresh = FleetLocator(grid_router).locate(fleet.vehicles)
-        assert located.ids == fresh.ids
+        assert located.ids.tolist() == fresh.ids.tolist()
         assert np.array_equal(located.on_road, fresh.on_road)
         for name in ("chain", "pos_s", "offroad_m", "at_node"):
             assert np.array_equal(getattr(located.snapped, name), getattr(fresh.snapped, name))
