@@ -66,4 +66,4 @@ def settle_status(incident: Incident) -> Incident:
         status = IncidentStatus.ON_SCENE
     else:
         status = IncidentStatus.ASSIGNED
-    return dataclasses.replace(incident, status=status)
+    return incident if status == incident.status else dataclasses.replace(incident, status=status)

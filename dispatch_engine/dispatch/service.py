@@ -281,10 +281,8 @@ class Dispatcher:
         *,
         position: tuple[float, float] | None = None,
     ) -> None:
-        updated = dataclasses.replace(vehicle, status=status)
-        if position is not None:
-            updated = dataclasses.replace(updated, lat=position[0], lon=position[1])
-        self.store.save_vehicles([updated])
+        moved = {} if position is None else {"lat": position[0], "lon": position[1]}
+        self.store.save_vehicles([dataclasses.replace(vehicle, status=status, **moved)])
 
     # -- lifecycle ---------------------------------------------------------------------
 

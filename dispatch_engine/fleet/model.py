@@ -260,7 +260,6 @@ class Fleet:
     bases: tuple[Base, ...]
     vehicles: tuple[Vehicle, ...]
     _bases_by_id: dict[str, Base] = field(init=False, repr=False, compare=False)
-    _vehicles_by_id: dict[str, Vehicle] = field(init=False, repr=False, compare=False)
     _index_of: dict[str, int] = field(init=False, repr=False, compare=False)
     _columns: _Columns = field(init=False, repr=False, compare=False)
     _status: np.ndarray = field(init=False, repr=False, compare=False)  # code per vehicle
@@ -277,7 +276,6 @@ class Fleet:
         object.__setattr__(self, "bases", tuple(sorted(self.bases, key=lambda b: b.id)))
         object.__setattr__(self, "vehicles", tuple(sorted(self.vehicles, key=lambda v: v.id)))
         object.__setattr__(self, "_bases_by_id", {b.id: b for b in self.bases})
-        object.__setattr__(self, "_vehicles_by_id", {v.id: v for v in self.vehicles})
         self._index()
 
     def _index(self) -> None:
@@ -309,7 +307,7 @@ class Fleet:
             If there is none.
         """
         try:
-            return self._vehicles_by_id[vehicle_id]
+            return self.vehicles[self._index_of[vehicle_id]]
         except KeyError:
             raise InvalidInputError(
                 f"no vehicle {vehicle_id!r} in the fleet", field="vehicle_id"
@@ -324,7 +322,7 @@ class Fleet:
             If ``vehicle_id`` is not in the fleet.
         """
         partner_id = self.vehicle(vehicle_id).partner_id
-        return None if partner_id is None else self._vehicles_by_id[partner_id]
+        return None if partner_id is None else self.vehicles[self._index_of[partner_id]]
 
     def available(
         self,
@@ -373,12 +371,7 @@ class Fleet:
             if skill not in columns.skill_column:
                 return np.zeros(0, dtype=np.int64)
             mask &= columns.skills[:, columns.skill_column[skill]]
-        second = second_of_week(at)
-        on_shift = np.array(
-            [any(s.covers_second(second) for s in group) for group in columns.shift_groups],
-            dtype=bool,
-        )
-        return np.flatnonzero(mask & on_shift[columns.shift_group])
+        return np.flatnonzero(mask & columns.on_shift(second_of_week(at)))
 
     def skills_of(self, kind: VehicleKind) -> frozenset[str]:
         """Skills any vehicle of ``kind`` carries: the only ones that can be asked of that kind.
@@ -387,9 +380,7 @@ class Fleet:
         truck; requiring ``injury_case`` of a kind that never has it would leave the
         incident waiting forever.
         """
-        columns = self._columns
-        of_kind = columns.skills[columns.kind == _KIND_CODE[kind]].any(axis=0)
-        return frozenset(name for name, j in columns.skill_column.items() if of_kind[j])
+        return self._columns.skills_of_kind[kind]
 
     def row(self, vehicle_id: str) -> int:
         """The position of ``vehicle_id`` in :attr:`vehicles`.
@@ -427,7 +418,6 @@ class Fleet:
         object.__setattr__(fleet, "bases", self.bases)
         object.__setattr__(fleet, "vehicles", vehicles)
         object.__setattr__(fleet, "_bases_by_id", self._bases_by_id)
-        object.__setattr__(fleet, "_vehicles_by_id", {**self._vehicles_by_id, updated.id: updated})
         object.__setattr__(fleet, "_index_of", self._index_of)
         object.__setattr__(fleet, "_columns", self._columns)
         status = self._status.copy()
@@ -449,6 +439,23 @@ class _Columns:
     skills: np.ndarray  # bool (vehicles, skills)
     shift_groups: tuple[tuple[Shift, ...], ...]  # the distinct shift tuples
     shift_group: np.ndarray  # int64 per vehicle: its index in ``shift_groups``
+    skills_of_kind: dict[VehicleKind, frozenset[str]]  # skills any vehicle of a kind has
+    # Seconds of the week where some shift starts or ends: who is on shift is the same
+    # between two of them, so it is worked out once per such stretch (in ``_on_shift``).
+    changes_s: np.ndarray
+    _on_shift: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def on_shift(self, second: int) -> np.ndarray:
+        """Bool per vehicle: on shift at ``second`` seconds after Monday 00:00 local."""
+        stretch = int(np.searchsorted(self.changes_s, second, side="right"))
+        mask = self._on_shift.get(stretch)
+        if mask is None:
+            groups = np.array(
+                [any(s.covers_second(second) for s in group) for group in self.shift_groups],
+                dtype=bool,
+            )
+            mask = self._on_shift[stretch] = groups[self.shift_group]
+        return mask
 
     @classmethod
     def of(cls, vehicles: Sequence[Vehicle]) -> _Columns:
@@ -460,10 +467,18 @@ class _Columns:
         for i, vehicle in enumerate(vehicles):
             skills[i, [column[s] for s in vehicle.skills]] = True
             group[i] = groups.setdefault(vehicle.shifts, len(groups))
+        kind = np.array([_KIND_CODE[v.kind] for v in vehicles], dtype=np.int8)
+        skills_of_kind = {}
+        for k, code in _KIND_CODE.items():
+            of_kind = skills[kind == code].any(axis=0)
+            skills_of_kind[k] = frozenset(name for name, j in column.items() if of_kind[j])
+        pieces = [piece for shifts in groups for s in shifts for piece in s.week_intervals_s]
         return cls(
-            kind=np.array([_KIND_CODE[v.kind] for v in vehicles], dtype=np.int8),
+            kind=kind,
             skill_column=column,
             skills=skills,
             shift_groups=tuple(groups),
             shift_group=group,
+            skills_of_kind=skills_of_kind,
+            changes_s=np.unique(np.array(pieces, dtype=np.int64)),
         )

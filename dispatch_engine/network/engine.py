@@ -509,9 +509,9 @@ class CoreEngine(ABC):
 
     def _state(self, at: datetime | None) -> Any:
         """The prepared traffic state for ``at`` (free flow without a profile or a time)."""
-        return self._state_of(self.traffic.speed_factors(at))
+        return self._state_of(self.traffic.state_key(at))
 
-    def _state_of(self, factors: np.ndarray) -> Any:
+    def _state_of(self, factors: np.ndarray | tuple[float, ...]) -> Any:
         """The prepared traffic state for one speed factor per road class."""
         key = tuple(float(f) for f in factors)
         with self._states_lock:

@@ -163,6 +163,8 @@ class TrafficModel:
     def __init__(self, network: CompiledNetwork, profile: SpeedProfile | None) -> None:
         self.network = network
         self.profile = profile
+        self._free_flow = tuple([1.0] * len(network.road_classes))
+        self._hour_keys: dict[int, tuple[float, ...]] = {}
 
     @cached_property
     def _knots(self) -> _Knots:
@@ -190,6 +192,19 @@ class TrafficModel:
         if self.profile is None or at is None:
             return np.ones(len(classes))
         return self.profile.speed_factors(classes, at)
+
+    def state_key(self, at: datetime | None) -> tuple[float, ...]:
+        """:meth:`speed_factors` as a tuple, the key of a traffic state; remembered per
+        hour of the week, as every query asks it."""
+        if self.profile is None or at is None:
+            return self._free_flow
+        hour = self.profile.hour_of_week(at)
+        key = self._hour_keys.get(hour)
+        if key is None:
+            key = self._hour_keys[hour] = tuple(
+                self.profile.hour_factors(self.network.road_classes, hour).tolist()
+            )
+        return key
 
     def week_factors(self) -> list[np.ndarray]:
         """The distinct speed factors of the week's 168 hours, in the order they first
