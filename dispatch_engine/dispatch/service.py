@@ -280,9 +280,11 @@ class Dispatcher:
         status: VehicleStatus,
         *,
         position: tuple[float, float] | None = None,
-    ) -> None:
-        moved = {} if position is None else {"lat": position[0], "lon": position[1]}
-        self.store.save_vehicles([dataclasses.replace(vehicle, status=status, **moved)])
+    ) -> Vehicle:
+        lat, lon = (vehicle.lat, vehicle.lon) if position is None else position
+        updated = dataclasses.replace(vehicle, status=status, lat=lat, lon=lon)
+        self.store.save_vehicles([updated])
+        return updated
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -364,13 +366,8 @@ class Dispatcher:
         if position is not None:
             validate_lat_lon(*position)
         with self._lock:
-            fleet = self.store.fleet()
-            vehicle = fleet.vehicle(vehicle_id)
-            updated = dataclasses.replace(vehicle, status=status or vehicle.status)
-            if position is not None:
-                updated = dataclasses.replace(updated, lat=position[0], lon=position[1])
-            self.store.save_vehicles([updated])
-            return updated
+            vehicle = self.store.fleet().vehicle(vehicle_id)
+            return self._set_status(vehicle, status or vehicle.status, position=position)
 
     # -- escalations -------------------------------------------------------------------
 

@@ -387,8 +387,8 @@ class CoreEngine(ABC):
         state prepared at start-up is one the first query of its hour does not wait for.
         """
         every = self.traffic.week_factors()
-        for factors in every[:_MAX_TRAFFIC_STATES]:
-            self._state_of(factors)
+        for key in every[:_MAX_TRAFFIC_STATES]:
+            self._state_of(key)
         return len(every)
 
     # -- queries ---------------------------------------------------------------------
@@ -511,13 +511,12 @@ class CoreEngine(ABC):
         """The prepared traffic state for ``at`` (free flow without a profile or a time)."""
         return self._state_of(self.traffic.state_key(at))
 
-    def _state_of(self, factors: np.ndarray | tuple[float, ...]) -> Any:
+    def _state_of(self, key: tuple[float, ...]) -> Any:
         """The prepared traffic state for one speed factor per road class."""
-        key = tuple(float(f) for f in factors)
         with self._states_lock:
             state = self._states.get(key)
             if state is None:
-                state = self._customize(self.traffic.times(factors))
+                state = self._customize(self.traffic.times(np.array(key)))
                 self._states[key] = state
                 if len(self._states) > _MAX_TRAFFIC_STATES:
                     self._states.popitem(last=False)

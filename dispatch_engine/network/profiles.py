@@ -206,17 +206,14 @@ class TrafficModel:
             )
         return key
 
-    def week_factors(self) -> list[np.ndarray]:
-        """The distinct speed factors of the week's 168 hours, in the order they first
-        come (free flow only, without a profile)."""
-        classes = self.network.road_classes
+    def week_factors(self) -> list[tuple[float, ...]]:
+        """The distinct state keys (:meth:`state_key`) of the week's 168 hours, in the
+        order they first come (free flow only, without a profile)."""
         if self.profile is None:
-            return [np.ones(len(classes))]
-        distinct: dict[tuple[float, ...], np.ndarray] = {}
-        for hour in range(HOURS_PER_WEEK):
-            factors = self.profile.hour_factors(classes, hour)
-            distinct.setdefault(tuple(factors.tolist()), factors)
-        return list(distinct.values())
+            return [self._free_flow]
+        classes = self.network.road_classes
+        hours = (self.profile.hour_factors(classes, hour) for hour in range(HOURS_PER_WEEK))
+        return list(dict.fromkeys(tuple(factors.tolist()) for factors in hours))
 
     def times(self, speed_factors: np.ndarray) -> TrafficTimes:
         """The traffic state for one factor per road class (all 1.0: free flow, the
