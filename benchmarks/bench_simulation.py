@@ -6,7 +6,10 @@ A year of incidents at the shipped demand's rate (about 48 a day in Shaoguan, 9 
 elsewhere) is drawn on the embedded network and run through the production
 ``Dispatcher`` (the settings' road engine, the shipped fleet with its shifts) by the
 discrete-event engine. ``incidents_per_s`` counts incidents over the wall time of the
-run itself (drawing the incidents and building the road engine are reported apart).
+run itself, which includes classifying and snapping every incident site in one batch
+(``Dispatcher.expect_sites``); building the road engine (``router_s``) and drawing the
+incidents with every traffic state of the week prepared (``prepare_s``) are reported
+apart.
 
 Placement: MCLP on 2,000 demand points x 300 candidate sites (``locate_mclp.py``).
 """

@@ -299,32 +299,58 @@ def rank(
     return sorted(candidates, key=lambda c: (c.eta_s, c.vehicle.id))
 
 
+@dataclass(frozen=True, eq=False)
+class SiteEtas:
+    """Every vehicle of a located fleet to one site: ETA (inf beyond the horizon) and
+    whether it is an estimate, from one bounded search.
+
+    Why: a decision ranks several subsets of the fleet (each needed kind, the A/B
+    partner first) for the same site at the same moment; one search over every located
+    vehicle answers them all, and keeps the road engine's pinned sources the same from
+    one decision to the next until a vehicle moves (a status change re-pins nothing).
+    """
+
+    fleet: LocatedFleet
+    site: LocatedPoints
+    eta_s: np.ndarray
+    estimate: np.ndarray
+
+    @classmethod
+    def search(
+        cls,
+        router: Router,
+        fleet: LocatedFleet,
+        site: LocatedPoints,
+        *,
+        horizon_s: float = np.inf,
+        at: datetime | None = None,
+    ) -> SiteEtas:
+        return cls(fleet, site, *_etas(router, fleet, site, horizon_s, at))
+
+
 def rank_rows(
-    router: Router,
-    fleet: LocatedFleet,
     vehicles: Sequence[Vehicle],
     rows: np.ndarray,
-    site: LocatedPoints,
+    etas: SiteEtas,
     *,
     horizon_s: float = np.inf,
     ranking: Ranking = BY_ROAD_ETA,
-    at: datetime | None = None,
 ) -> Iterator[Candidate]:
     """:func:`rank` for the vehicles at ``rows`` of a fleet located in ``vehicles``' order,
     which must be id order (a ``Fleet``'s), lazily: candidates are made as they are read.
 
     Why: the dispatcher filters the fleet by rows (``Fleet.available_rows``), has the
-    incident located already, and usually takes the first candidate; sorting rows in
-    numpy spares an object per vehicle in reach. ``ranking`` orders the candidates
-    (ties by id); each still carries its road ETA.
+    site's ETAs already, and usually takes the first candidate; sorting rows in numpy
+    spares an object per vehicle in reach. ``ranking`` orders the candidates (ties by
+    id); each still carries its road ETA.
     """
     if len(rows) == 0:
         return
     rows = np.asarray(rows, dtype=np.int64)
-    located = fleet.take(rows)
-    eta, estimate = _etas(router, located, site, horizon_s, at)
+    eta, estimate = etas.eta_s[rows], etas.estimate[rows]
     within = np.flatnonzero(eta <= horizon_s)
-    key = ranking.keys(eta[within, None], located.points.take(within), site.points)[:, 0]
+    points = etas.fleet.points.take(rows[within])
+    key = ranking.keys(eta[within, None], points, etas.site.points)[:, 0]
     # rows ascend with the vehicle id, so (key, row) is the (key, id) order
     for i in within[np.lexsort((rows[within], key))]:
         yield Candidate(vehicles[int(rows[i])], float(eta[i]), bool(estimate[i]))

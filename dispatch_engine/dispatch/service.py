@@ -39,6 +39,7 @@ from dispatch_engine.dispatch.rank import (
     FleetLocator,
     LocatedFleet,
     LocatedPoints,
+    SiteEtas,
     eta_matrix,
     locate_points,
     rank_rows,
@@ -182,19 +183,21 @@ class Dispatcher:
         excluded = [fleet.row(a.vehicle_id) for a in incident.assignments]
         req = incident.request
         site = self.locator.locate_site(req.lat, req.lon)
+        etas: SiteEtas | None = None  # searched when a kind first has free vehicles
         for kind in incident.missing_kinds():
             skills = req.skills & fleet.skills_of(kind)
             free = fleet.available_rows(kind, skills, now, statuses=DISPATCHABLE)
             if excluded:
                 free = free[~np.isin(free, excluded)]
-            preferred = free[free == fleet.row(prefer)] if prefer is not None else free[:0]
-            chosen = (
-                self._claim_nearest(fleet, preferred, located, site, now)
-                if preferred.size
-                else None
-            )
-            if chosen is None:
-                chosen = self._claim_nearest(fleet, free, located, site, now)
+            chosen = None
+            if free.size:
+                etas = etas or SiteEtas.search(
+                    self.router, located, site, horizon_s=self.horizon_s, at=now
+                )
+                preferred = free[free == fleet.row(prefer)] if prefer is not None else free[:0]
+                chosen = self._claim_nearest(fleet, preferred, etas) or self._claim_nearest(
+                    fleet, free, etas
+                )
             if chosen is None:
                 incident = _escalate(
                     incident,
@@ -211,20 +214,11 @@ class Dispatcher:
             incident = self._add_assignment(incident, chosen, located, site, now)
         return lifecycle.settle_status(incident)
 
-    def _claim_nearest(
-        self, fleet: Fleet, rows: np.ndarray, located: LocatedFleet, site: LocatedPoints, now
-    ) -> Candidate | None:
+    def _claim_nearest(self, fleet: Fleet, rows: np.ndarray, etas: SiteEtas) -> Candidate | None:
         """The nearest vehicle at ``rows`` within the horizon that the store lets us have,
-        by road times at ``now`` (the hour's speed profile)."""
+        by the site's road times at the decision's moment (the hour's speed profile)."""
         ranked = rank_rows(
-            self.router,
-            located,
-            fleet.vehicles,
-            rows,
-            site,
-            horizon_s=self.horizon_s,
-            ranking=self.policy.ranking,
-            at=now,
+            fleet.vehicles, rows, etas, horizon_s=self.horizon_s, ranking=self.policy.ranking
         )
         return self._claim_first(ranked)
 

@@ -14,7 +14,13 @@ import pytest
 
 from dispatch_engine.dispatch.model import EventType, IncidentStatus
 from dispatch_engine.dispatch.ports import ManualClock
-from dispatch_engine.dispatch.rank import FleetLocator, locate_points, rank, rank_rows
+from dispatch_engine.dispatch.rank import (
+    FleetLocator,
+    SiteEtas,
+    locate_points,
+    rank,
+    rank_rows,
+)
 from dispatch_engine.dispatch.service import DISPATCHABLE, Dispatcher
 from dispatch_engine.fleet.model import ALL_WEEK, Fleet, Shift, VehicleKind, VehicleStatus
 from dispatch_engine.store.memory import MemoryDispatchStore
@@ -126,16 +132,10 @@ def test_row_ranking_equals_rank(grid_router):
         vehicles = [fleet.vehicles[i] for i in rows]
         for horizon_s in (120.0, np.inf):
             expected = rank(grid_router, located, vehicles, lat, lon, horizon_s=horizon_s)
-            ranked = list(
-                rank_rows(
-                    grid_router,
-                    located,
-                    fleet.vehicles,
-                    rows,
-                    locate_points(grid_router, lat, lon),
-                    horizon_s=horizon_s,
-                )
+            etas = SiteEtas.search(
+                grid_router, located, locate_points(grid_router, lat, lon), horizon_s=horizon_s
             )
+            ranked = list(rank_rows(fleet.vehicles, rows, etas, horizon_s=horizon_s))
             assert ranked == expected
 
 
