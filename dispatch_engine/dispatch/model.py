@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 from dispatch_engine.dispatch.rescue import TowPlan
 from dispatch_engine.fleet.model import VehicleKind
@@ -114,9 +115,16 @@ class Incident:
 
     def active(self) -> tuple[Assignment, ...]:
         """Assignments not declined (the vehicles actually serving)."""
-        return tuple(a for a in self.assignments if a.status != AssignmentStatus.DECLINED)
+        return self._derived[0]
 
     def missing_kinds(self) -> tuple[VehicleKind, ...]:
         """Needed kinds with no active vehicle."""
-        served = {a.kind for a in self.active()}
-        return tuple(kind for kind in self.request.needs if kind not in served)
+        return self._derived[1]
+
+    @cached_property
+    def _derived(self) -> tuple[tuple[Assignment, ...], tuple[VehicleKind, ...]]:
+        """What every step of a decision asks of an incident, worked out once per value
+        (an incident is immutable; a change is a new incident)."""
+        active = tuple(a for a in self.assignments if a.status != AssignmentStatus.DECLINED)
+        served = {a.kind for a in active}
+        return active, tuple(kind for kind in self.request.needs if kind not in served)
