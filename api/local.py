@@ -33,7 +33,13 @@ def free_port() -> int:
 
 @contextmanager
 def local_servers(
-    count: int, *, database: str, fleet: Path, env: Mapping[str, str], log: Path
+    count: int,
+    *,
+    database: str,
+    fleet: Path,
+    env: Mapping[str, str],
+    log: Path,
+    workers: int = 1,
 ) -> Iterator[list[LocalServer]]:
     """Start ``count`` servers on one database together, wait until each answers
     ``/healthz``, yield them, and stop them (SIGTERM, then SIGKILL after 10 s).
@@ -48,6 +54,8 @@ def local_servers(
         ``DISPATCH_*`` settings added to this process's environment (network, ...).
     log
         Where the servers' output goes (appended).
+    workers
+        The ``--workers`` of every server (processes sharing its port).
     """
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
@@ -65,6 +73,8 @@ def local_servers(
                     database,
                     "--fleet",
                     str(fleet),
+                    "--workers",
+                    str(workers),
                 ]
                 process = subprocess.Popen(
                     command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
@@ -71,16 +73,26 @@ from dispatch_engine.settings import Settings, database_target, fleet_path
 from dispatch_engine.store.appointments_sql import SqlAppointmentStore
 from dispatch_engine.store.claims_sql import SqlClaimsStore
 from dispatch_engine.store.db import make_engine
-from dispatch_engine.store.dispatch_sql import ApiKey, SqlApiKeys, SqlDispatchStore, acting_as
+from dispatch_engine.store.dispatch_sql import (
+    ApiKey,
+    SqlApiKeys,
+    SqlDispatchStore,
+    StaleIncidentError,
+    acting_as,
+)
 from dispatch_engine.store.migrate import upgrade
 from dispatch_engine.wiring import build_dispatcher
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Enough connections for the server's worker threads, so requests queue in the database
 # (row locks, SQLite's write lock) rather than in the pool.
 POOL_SIZE = 20
 POOL_OVERFLOW = 20
+# A change of existing incidents that lost a race with another request (another server
+# process, say) is done again from a fresh read this many times in all before a 409.
+STALE_ATTEMPTS = 3
 
 
 @dataclass
@@ -218,16 +230,33 @@ class Services:
     def record(self, incident_id: str, event: IncidentEventIn, *, caller: ApiKey) -> Incident:
         """A dispatcher's event on an incident (declines reassign)."""
         with acting_as(caller.actor):
-            return self.dispatcher.record(incident_id, event.type, vehicle_id=event.vehicle_id)
+            return self._as_read(
+                lambda: self.dispatcher.record(incident_id, event.type, vehicle_id=event.vehicle_id)
+            )
 
     def surge(self, *, caller: ApiKey) -> SurgeReport:
         """Assign every open incident's missing vehicles jointly."""
         with acting_as(caller.actor):
-            return self.dispatcher.surge()
+            return self._as_read(self.dispatcher.surge)
 
     def check_escalations(self) -> int:
         """Raise and store the escalations of deadlines passed; returns how many."""
-        return len(self.dispatcher.check_escalations())
+        return len(self._as_read(self.dispatcher.check_escalations))
+
+    def _as_read(self, change: Callable[[], T]) -> T:
+        """Run a change of existing incidents in one transaction that saves them only as
+        read: if another request (in this or another server process) changed one of them
+        meanwhile, the whole change is rolled back and done again from a fresh read."""
+        attempt = 1
+        while True:
+            try:
+                with self.store.one_transaction(serialise=True):
+                    return change()
+            except StaleIncidentError:
+                if attempt == STALE_ATTEMPTS:
+                    raise
+                logger.info("incident changed concurrently; attempt %d again", attempt)
+                attempt += 1
 
     def incidents(
         self,

@@ -1,14 +1,31 @@
 """The HTTP API under load (issue 5): ``POST /v1/incidents`` against a real server.
 
-A ``dispatch-engine serve`` process on loopback over the embedded Shaoguan network, on
-SQLite and on PostgreSQL; an asyncio client keeps ``CLIENTS`` reports in flight. Each
-report is a full 报案: the claim is filed (number, triage, deadlines, SMS queued,
-idempotency key) and the nearest surveyor by road ETA is booked. The fleet has more
-survey cars (on shift, at random road positions) than there are reports, so every timed
-report makes a real dispatch decision. First ``ONE_CLIENT`` reports one at a time (the
-latency of a report without queueing), then ``REQUESTS`` with ``CLIENTS`` in flight
-(throughput, and the latency a caller sees at that load). Afterwards every incident is
-read back and the vehicles booked by more than one incident are counted (must be 0).
+A ``dispatch-engine serve --workers WORKERS`` server (``WORKERS`` processes sharing one
+port, one per core of the 2-core target machine) on loopback over the embedded Shaoguan
+network, on SQLite and on PostgreSQL. Each report is a full 报案: the claim is filed
+(number, triage, deadlines, SMS queued, idempotency key) and the nearest surveyor by road
+ETA is booked. The fleet has more survey cars (on shift, at random road positions) than
+there are reports, so every timed report makes a real dispatch decision. The client is
+an asyncio httpx client in this process, on the same machine.
+
+Phases, on one server and database per backend, in this order:
+
+1. ``WARMUP`` reports, 32 in flight (not timed: connections, statement caches).
+2. ``ONE_CLIENT`` reports one at a time: the latency of a report without queueing.
+3. Fixed rate (the target's reading): ``FIXED_REQUESTS`` reports *started on a schedule*
+   at ``FIXED_RATE`` per second (open loop: a report starts at its time whether or not
+   earlier ones were answered). Latency runs from the scheduled start to the answer, so
+   time spent queued behind slow answers counts; ``requests_per_s`` is answers / (last
+   answer - first scheduled start).
+4. Saturation: ``SATURATION_REQUESTS`` reports with ``CLIENTS`` in flight (closed loop:
+   each client posts its next report when the last is answered): the most the server
+   answers, and the latency a caller sees at that load.
+
+Afterwards every incident is read back and the vehicles booked by more than one incident
+are counted (must be 0). ``benchmarks/results/api.json`` has per database the fixed-rate
+run's ``requests_per_s``, ``p50_ms``, ``p99_ms`` at the top, then ``double_bookings`` (all
+phases), ``one_client`` and ``saturation`` (same keys). The target (PostgreSQL, 2 cores):
+>= 150 requests/s at p99 <= 150 ms.
 
 Run: ``DISPATCH_CACHE_DIR=/tmp/dcache .venv/bin/python -m benchmarks api``; PostgreSQL from
 ``DISPATCH_BENCH_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``), in a
@@ -24,6 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -39,12 +57,15 @@ from dispatch_engine.store.dispatch_sql import SqlApiKeys
 from dispatch_engine.store.migrate import upgrade
 from dispatch_engine.store.scratch import postgres_schema
 
+WORKERS = 2  # server processes: one per core of the target machine
 CLIENTS = 32
 WARMUP = 100
 ONE_CLIENT = 200  # reports one at a time: the latency of a report without queueing
-REQUESTS = 1500
-ALONE = WARMUP + ONE_CLIENT
-VEHICLES = 1900  # > ALONE + REQUESTS: every report finds a free surveyor (even: A/B pairs)
+FIXED_RATE = 150.0  # reports started per second in the fixed-rate phase (the target)
+FIXED_REQUESTS = 900
+SATURATION_REQUESTS = 600
+PHASES = (WARMUP, ONE_CLIENT, FIXED_REQUESTS, SATURATION_REQUESTS)
+VEHICLES = 1900  # > sum(PHASES): every report finds a free surveyor (even: A/B pairs)
 SEED = 5
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 SHIFTS = {
@@ -149,6 +170,55 @@ async def load(
     return latencies, wall_s, answers
 
 
+async def load_at_rate(
+    base_url: str, headers: dict, sites: np.ndarray, *, first: int, rate: float
+) -> tuple[np.ndarray, float, list]:
+    """Start one report per site at ``rate`` per second on a fixed schedule (not waiting
+    for answers); latencies (ms) from each scheduled start, wall time (s) from the first
+    scheduled start to the last answer, and the answers."""
+    latencies = np.zeros(len(sites))
+    answers: list = [None] * len(sites)
+    # Reports beyond this many open connections wait in the client's pool: that wait is
+    # part of their latency, as it runs from the scheduled start.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=60.0, limits=limits
+    ) as client:
+
+        async def post(index: int, scheduled: float) -> None:
+            lat, lon = sites[index]
+            answers[index] = await client.post(
+                "/v1/incidents",
+                json=report(first + index, float(lat), float(lon)),
+                headers={"Idempotency-Key": f"bench-{first + index}"},
+            )
+            latencies[index] = (time.perf_counter() - scheduled) * 1000.0
+
+        started = time.perf_counter()
+        tasks = []
+        for index in range(len(sites)):
+            scheduled = started + index / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(index, scheduled)))
+        await asyncio.gather(*tasks)
+        wall_s = time.perf_counter() - started
+    return latencies, wall_s, answers
+
+
+def summary(latencies: np.ndarray, wall_s: float, answers: list) -> dict:
+    """Answers per second, p50/p99/max latency and the status counts of one phase."""
+    statuses = Counter(a.status_code for a in answers)
+    return {
+        "requests": len(answers),
+        "requests_per_s": round(len(answers) / wall_s, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        "max_ms": round(float(latencies.max()), 1),
+        "statuses": {str(code): n for code, n in sorted(statuses.items())},
+        "assigned": sum(1 for a in answers if a.status_code == 201 and a.json()["assignments"]),
+    }
+
+
 def double_bookings(base_url: str, headers: dict) -> tuple[int, int]:
     """(vehicles booked by more than one open incident, incidents read)."""
     served: Counter[str] = Counter()
@@ -164,6 +234,10 @@ def double_bookings(base_url: str, headers: dict) -> tuple[int, int]:
 
 
 def run_backend(backend: str, directory: Path, fleet: Path, sites: np.ndarray) -> dict:
+    bounds = np.cumsum((0, *PHASES))
+    warmup, alone, fixed, saturation = (
+        (sites[start:end], int(start)) for start, end in pairwise(bounds)
+    )
     with database(backend, directory) as url:
         engine = make_engine(url)
         upgrade(engine)
@@ -171,33 +245,23 @@ def run_backend(backend: str, directory: Path, fleet: Path, sites: np.ndarray) -
         engine.dispose()
         env = {"DISPATCH_ESCALATION_CHECK_S": "0"}
         log = directory / f"server-{backend}.log"
-        with local_servers(1, database=url, fleet=fleet, env=env, log=log) as [server]:
-            asyncio.run(load(server.base_url, headers, sites[:WARMUP], first=0))
-            alone, _, _ = asyncio.run(
-                load(server.base_url, headers, sites[WARMUP:ALONE], first=WARMUP, clients=1)
+        servers = local_servers(1, database=url, fleet=fleet, env=env, log=log, workers=WORKERS)
+        with servers as [server]:
+            base = server.base_url
+            asyncio.run(load(base, headers, warmup[0], first=warmup[1]))
+            one = asyncio.run(load(base, headers, alone[0], first=alone[1], clients=1))
+            at_rate = asyncio.run(
+                load_at_rate(base, headers, fixed[0], first=fixed[1], rate=FIXED_RATE)
             )
-            latencies, wall_s, answers = asyncio.run(
-                load(server.base_url, headers, sites[ALONE:], first=ALONE)
-            )
-            booked_twice, incidents = double_bookings(server.base_url, headers)
-    statuses = Counter(a.status_code for a in answers)
-    assigned = sum(1 for a in answers if a.status_code == 201 and a.json()["assignments"])
+            saturated = asyncio.run(load(base, headers, saturation[0], first=saturation[1]))
+            booked_twice, incidents = double_bookings(base, headers)
     result = {
-        "requests": len(answers),
-        "clients": CLIENTS,
-        "statuses": {str(code): n for code, n in sorted(statuses.items())},
-        "assigned": assigned,
-        "requests_per_s": round(len(answers) / wall_s, 1),
-        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
-        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
-        "max_ms": round(float(latencies.max()), 1),
+        **summary(*at_rate),
+        "offered_per_s": FIXED_RATE,
         "double_bookings": booked_twice,
-        "one_client": {
-            "requests": len(alone),
-            "p50_ms": round(float(np.percentile(alone, 50)), 1),
-            "p99_ms": round(float(np.percentile(alone, 99)), 1),
-        },
         "incidents_checked": incidents,
+        "one_client": summary(*one),
+        "saturation": {"clients": CLIENTS, **summary(*saturated)},
     }
     print(backend, result, flush=True)
     return result
@@ -205,7 +269,7 @@ def run_backend(backend: str, directory: Path, fleet: Path, sites: np.ndarray) -
 
 def main() -> None:
     rng = np.random.default_rng(SEED)
-    points = road_points(rng, VEHICLES + ALONE + REQUESTS)
+    points = road_points(rng, VEHICLES + sum(PHASES))
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         directory = Path(tmp)
         fleet = write_fleet(directory, points[:VEHICLES])
@@ -217,11 +281,13 @@ def main() -> None:
     write_result(
         "api",
         {
-            "what": "POST /v1/incidents against `dispatch-engine serve` (one process) on "
-            "loopback, embedded network, CCH engine; each report files the claim and books "
-            "the nearest surveyor",
+            "what": f"POST /v1/incidents against `dispatch-engine serve --workers {WORKERS}` "
+            "on loopback, embedded network, CCH engine; each report files the claim and "
+            "books the nearest surveyor. Top-level numbers: reports started at a fixed "
+            f"{FIXED_RATE:.0f}/s (open loop, latency from the scheduled start); "
+            f"saturation: {CLIENTS} clients in closed loop",
+            "workers": WORKERS,
             "warmup_requests": WARMUP,
-            "one_client_requests": ONE_CLIENT,
             "vehicles": VEHICLES,
             "targets_postgresql": {"requests_per_s": 150, "p99_ms": 150},
             **results,

@@ -12,8 +12,9 @@ dispatcher asks for beyond the survey:
   for surveys, so a later survey never mistakes the rescue for itself);
 - the service area is checked before anything is stored: a report outside it is refused,
   not filed as a claim that can never be dispatched;
-- a retry with the same idempotency key but no report time gets the first attempt's time,
-  so it is recognised as the same report even in a later minute;
+- a retry with the same idempotency key but no report time is compared with the first
+  attempt at the first attempt's time, so it is recognised as the same report even in a
+  later minute (the claims service checks, in the transaction that files the claim);
 - a dispatch's reads and writes in the dispatch store (the incident, the vehicles claimed)
   commit in one transaction.
 """
@@ -28,8 +29,8 @@ from typing import Protocol
 from dispatch_engine.claims.calendar import BusinessCalendar
 from dispatch_engine.claims.intake import ClaimReport
 from dispatch_engine.claims.lifecycle import Claim
-from dispatch_engine.claims.ports import ClaimsStore, IdempotencyRecord
-from dispatch_engine.claims.service import INTAKE_SCOPE, ClaimsService
+from dispatch_engine.claims.ports import ClaimsStore
+from dispatch_engine.claims.service import ClaimsService
 from dispatch_engine.dispatch.model import Incident, IncidentRequest
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.dispatch.service import Dispatcher
@@ -41,10 +42,6 @@ RESCUE_SUFFIX = "-R"
 
 class DispatchRecords(Protocol):
     """What the desk needs of the dispatch core's store (``SqlDispatchStore``)."""
-
-    def idempotency_record(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The request ``key`` was first used for in ``scope``, if any (read only)."""
-        ...
 
     def one_transaction(self) -> AbstractContextManager[None]:
         """The store calls made inside the block commit together."""
@@ -95,8 +92,7 @@ class ReportDesk:
     claims_store
         Where claims are filed (shared with the claims services).
     records
-        The dispatch core's store (``SqlDispatchStore``): earlier uses of an idempotency
-        key, and one transaction per dispatch.
+        The dispatch core's store (``SqlDispatchStore``): one transaction per dispatch.
     clock, calendar
         As for ``ClaimsService``.
     dispatcher
@@ -150,8 +146,6 @@ class ReportDesk:
         ConflictError
             ``field="idempotency_key"`` when the key was used for a different report.
         """
-        if idempotency_key is not None and time_defaulted:
-            report = self._first_attempt_time(report, idempotency_key)
         lat, lon = report.position_wgs84
         survey = IncidentRequest(
             id="preview",
@@ -161,31 +155,28 @@ class ReportDesk:
             needs=(VehicleKind.SURVEY,),
             injured=report.anyone_injured,
         )
-        preview = self._dispatcher.open_incident(survey)
+        self._dispatcher.open_incident(survey)  # refuses a place outside the service area
         extras = tuple(kind for kind in dict.fromkeys(needs) if kind is not VehicleKind.SURVEY)
         dispatch = _SurveyWithExtras(self._dispatcher, self._records, extras)
         claims = ClaimsService(
             self._store, clock=self._clock, calendar=self._calendar, dispatch=dispatch
         )
-        claim = claims.report(report, actor=actor, idempotency_key=idempotency_key)
+        claim = claims.report(
+            report,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            time_defaulted=time_defaulted,
+        )
         if claim.incident_id is not None:
             incident = dispatch.dispatched or self._dispatcher.incident(claim.incident_id)
             return ReportTaken(claim=claim, incident=incident, dispatched=True)
+        # The claim's report time: a retry's claim is the first attempt's.
+        filed = dataclasses.replace(survey, id=claim.number, reported_at=claim.report.reported_at)
         if claim.survey_waived and extras:
-            rescue = dataclasses.replace(survey, id=claim.number + RESCUE_SUFFIX, needs=extras)
+            rescue = dataclasses.replace(filed, id=claim.number + RESCUE_SUFFIX, needs=extras)
             return ReportTaken(claim=claim, incident=self._rescue(rescue), dispatched=True)
-        unsent = dataclasses.replace(
-            preview, request=dataclasses.replace(preview.request, id=claim.number)
-        )
+        unsent = self._dispatcher.open_incident(filed)
         return ReportTaken(claim=claim, incident=unsent, dispatched=False)
-
-    def _first_attempt_time(self, report: ClaimReport, key: str) -> ClaimReport:
-        earlier = self._records.idempotency_record(INTAKE_SCOPE, key)
-        if earlier is None or earlier.result_ref is None:
-            return report
-        with self._store.transaction() as tx:
-            first = tx.get_claim(earlier.result_ref)
-        return dataclasses.replace(report, reported_at=first.report.reported_at)
 
     def _rescue(self, request: IncidentRequest) -> Incident:
         """The rescue incident, opened once (a retried report finds it)."""

@@ -130,14 +130,21 @@ class ClaimsService:
     # --- intake and dispatch ---------------------------------------------------------------
 
     def report(
-        self, report: ClaimReport, *, actor: str, idempotency_key: str | None = None
+        self,
+        report: ClaimReport,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        time_defaulted: bool = False,
     ) -> Claim:
         """File a report: number it, triage it, set its deadlines, queue the first SMS, then
         dispatch a surveyor unless the survey is waived.
 
         The claim is committed before dispatch is asked; if dispatch fails the claim stays
         ``reported``, the failure is in its audit trail, and :meth:`dispatch_survey`
-        retries. With an ``idempotency_key`` a repeated call returns the first claim.
+        retries. With an ``idempotency_key`` a repeated call returns the first claim;
+        ``time_defaulted`` (the report time was not given but taken from the clock) compares
+        a repeat with the first attempt at the first attempt's report time.
 
         Raises
         ------
@@ -164,13 +171,18 @@ class ClaimsService:
                     INTAKE_SCOPE, key, fingerprint, at=step.now
                 )
                 if earlier is not None:
+                    first = step.tx.get_claim(str(earlier.result_ref))
+                    if time_defaulted:
+                        fingerprint = replace(
+                            report, reported_at=first.report.reported_at
+                        ).fingerprint()
                     if earlier.fingerprint != fingerprint:
                         raise ConflictError(
                             f"key already used for a different report ({earlier.result_ref}); "
                             "use a new key for a new report",
                             field="idempotency_key",
                         )
-                    return step.tx.get_claim(str(earlier.result_ref))
+                    return first
             claim = self._file(step, report)
             if key is not None:
                 step.tx.complete_idempotency_key(INTAKE_SCOPE, key, claim.number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,16 +53,45 @@ def serve(
     fleet: Annotated[
         Path | None, typer.Option(help="Fleet YAML (default: the shipped Shaoguan fleet).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (one per core uses them all: each "
+            "process runs Python under its own lock).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (migrates the database and seeds the vehicles first)."""
     import uvicorn
 
     from api.main import create_app
+    from api.transport import NoDelayH11Protocol
 
     settings = _settings(db, fleet)
-    progress(f"database {database_target(settings)}")
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=masked_log_config(), access_log=False)
+    target = database_target(settings)
+    progress(f"database {target}" + (f", {workers} worker processes" if workers > 1 else ""))
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": masked_log_config(),
+        "access_log": False,
+        "http": NoDelayH11Protocol,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Migrate once here, so the workers start on an up-to-date schema together; each
+    # worker builds its own app from the environment (uvicorn imports the factory).
+    engine = make_engine(target)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    os.environ["DISPATCH_DB_URL"] = target
+    if fleet is not None:
+        os.environ["DISPATCH_FLEET_FILE"] = str(fleet.resolve())
+    uvicorn.run("api.main:app_from_environment", factory=True, workers=workers, **options)
 
 
 @cli_errors

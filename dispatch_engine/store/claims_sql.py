@@ -12,9 +12,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, and_, or_, select, update
+from sqlalchemy import Engine, Row, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,7 @@ from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDeci
 from dispatch_engine.errors import NotFoundError
 from dispatch_engine.store.models import (
     AuditLogRow,
+    Base,
     ClaimRow,
     ComplaintRow,
     DocumentRow,
@@ -63,21 +65,27 @@ class SqlClaimsStore:
 
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._statements = _Statements(engine.dialect.name)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlClaimsTransaction]:
         """Commit when the block ends, roll back when it raises."""
         with self._sessions.begin() as session:
-            yield SqlClaimsTransaction(session)
+            yield SqlClaimsTransaction(session, self._statements)
 
 
 class SqlClaimsTransaction:
-    """``ClaimsTransaction`` over one session; see the protocol for each method."""
+    """``ClaimsTransaction`` over one session; see the protocol for each method.
 
-    def __init__(self, session: Session) -> None:
+    Claims, audit entries, notices, waiver decisions and idempotency keys go through
+    prebuilt Core statements on the session's connection (the per-report path: no ORM
+    unit of work, no statement built per call); the rarer records use the ORM.
+    """
+
+    def __init__(self, session: Session, statements: _Statements) -> None:
         self._session = session
-        dialect = session.get_bind().dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._sql = statements
+        self._connection = session.connection()
         # Report number -> row id of the claims this transaction has seen: the records
         # that hang off a claim (notices, audits, documents) need no lookup each.
         self._claim_ids: dict[str, int] = {}
@@ -85,40 +93,25 @@ class SqlClaimsTransaction:
     # --- shared ---------------------------------------------------------------------------
 
     def next_sequence(self, name: str, day: date) -> int:
-        statement = (
-            self._insert(SequenceRow)
-            .values(name=name, day=day, last_value=1)
-            .on_conflict_do_update(
-                index_elements=["name", "day"],
-                set_={"last_value": SequenceRow.last_value + 1},
-            )
-            .returning(SequenceRow.last_value)
-        )
         # The upsert locks the counter row until commit: concurrent callers queue up.
-        return int(self._session.execute(statement).scalar_one())
+        parameters = {"name": name, "day": day}
+        return int(self._connection.execute(self._sql.next_sequence, parameters).scalar_one())
 
     def reserve_idempotency_key(
         self, scope: str, key: str, fingerprint: str, *, at: datetime
     ) -> IdempotencyRecord | None:
-        statement = (
-            self._insert(IdempotencyKeyRow)
-            .values(scope=scope, key=key, fingerprint=fingerprint, result_ref=None, created_at=at)
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(IdempotencyKeyRow.key)
-        )
-        if self._session.execute(statement).first() is not None:
+        parameters = {"scope": scope, "key": key, "fingerprint": fingerprint, "created_at": at}
+        if self._connection.execute(self._sql.reserve_key, parameters).first() is not None:
             return None
         # Inserted by an earlier (now committed) transaction: this statement sees it.
-        row = self._session.get_one(IdempotencyKeyRow, (scope, key), populate_existing=True)
+        row = self._connection.execute(self._sql.key_record, {"b_scope": scope, "b_key": key}).one()
         return IdempotencyRecord(
-            scope=row.scope, key=row.key, fingerprint=row.fingerprint, result_ref=row.result_ref
+            scope=scope, key=key, fingerprint=row.fingerprint, result_ref=row.result_ref
         )
 
     def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
-        completed: CursorResult[Any] = self._session.execute(  # type: ignore[assignment]
-            update(IdempotencyKeyRow)
-            .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
-            .values(result_ref=result_ref)
+        completed = self._connection.execute(
+            self._sql.complete_key, {"b_scope": scope, "b_key": key, "result_ref": result_ref}
         )
         if completed.rowcount == 0:
             raise NotFoundError(
@@ -126,15 +119,16 @@ class SqlClaimsTransaction:
             )
 
     def add_audit(self, entry: AuditEntry) -> None:
-        self._session.add(
-            AuditLogRow(
-                at=entry.at,
-                actor=entry.actor,
-                action=entry.action,
-                entity=entry.entity,
-                entity_ref=entry.entity_ref,
-                details=dict(entry.details),
-            )
+        self._connection.execute(
+            self._sql.add_audit,
+            {
+                "at": entry.at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "entity": entry.entity,
+                "entity_ref": entry.entity_ref,
+                "details": dict(entry.details),
+            },
         )
 
     def audit_entries(self, entity: str, entity_ref: str) -> list[AuditEntry]:
@@ -158,32 +152,29 @@ class SqlClaimsTransaction:
     # --- claims ---------------------------------------------------------------------------
 
     def add_claim(self, claim: Claim) -> None:
-        row = ClaimRow(**_claim_values(claim))
-        self._session.add(row)
-        self._session.flush()
-        self._claim_ids[claim.number] = row.id
+        row_id = self._connection.execute(self._sql.add_claim, _claim_values(claim)).scalar_one()
+        self._claim_ids[claim.number] = row_id
 
     def get_claim(self, number: str, *, for_update: bool = False) -> Claim:
         return _claim(self._claim_row(number, for_update=for_update))
 
     def update_claim(self, claim: Claim) -> None:
-        # One UPDATE, no read first; rows this session loaded are updated in memory too.
-        updated: CursorResult[Any] = self._session.execute(  # type: ignore[assignment]
-            update(ClaimRow).where(ClaimRow.number == claim.number).values(_claim_values(claim))
+        # One UPDATE, no read first (claim rows are never held by the session's ORM).
+        updated = self._connection.execute(
+            self._sql.update_claim, {"b_number": claim.number, **_claim_values(claim)}
         )
         if updated.rowcount == 0:
             raise NotFoundError(f"no claim {claim.number}", field="number")
 
     def list_claims(self, *, state: ClaimState | None, limit: int, offset: int) -> list[Claim]:
-        query = select(ClaimRow).order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
+        query = self._sql.claims.order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
         if state is not None:
             query = query.where(ClaimRow.state == state)
-        return [_claim(row) for row in self._session.scalars(query)]
+        return [_claim(row) for row in self._connection.execute(query)]
 
     def overdue_claims(self, now: datetime, *, limit: int) -> list[Claim]:
         query = (
-            select(ClaimRow)
-            .where(
+            self._sql.claims.where(
                 ClaimRow.state.not_in(list(FINISHED_STATES)),
                 or_(
                     and_(ClaimRow.assessed_at.is_(None), ClaimRow.assessment_due < now),
@@ -197,13 +188,11 @@ class SqlClaimsTransaction:
             .order_by(ClaimRow.reported_at, ClaimRow.number)
             .limit(limit)
         )
-        return [_claim(row) for row in self._session.scalars(query)]
+        return [_claim(row) for row in self._connection.execute(query)]
 
-    def _claim_row(self, number: str, *, for_update: bool = False) -> ClaimRow:
-        query = select(ClaimRow).where(ClaimRow.number == number)
-        if for_update:
-            query = query.with_for_update()
-        row = self._session.scalars(query).one_or_none()
+    def _claim_row(self, number: str, *, for_update: bool = False) -> Row[Any]:
+        query = self._sql.lock_claim if for_update else self._sql.get_claim
+        row = self._connection.execute(query, {"number": number}).one_or_none()
         if row is None:
             raise NotFoundError(f"no claim {number}", field="number")
         self._claim_ids[number] = row.id
@@ -217,18 +206,19 @@ class SqlClaimsTransaction:
 
     def add_waiver_audit(self, entry: WaiverAudit) -> None:
         decision = entry.decision
-        self._session.add(
-            WaiverDecisionRow(
-                claim_id=self._claim_id(entry.claim_number),
-                decided_at=entry.decided_at,
-                trigger=entry.trigger,
-                waived=decision.waived,
-                rule=decision.rule,
-                reason=decision.reason,
-                label_zh=decision.label_zh,
-                estimate_yuan=entry.estimate_yuan,
-                actor=entry.actor,
-            )
+        self._connection.execute(
+            self._sql.add_waiver_audit,
+            {
+                "claim_id": self._claim_id(entry.claim_number),
+                "decided_at": entry.decided_at,
+                "trigger": entry.trigger,
+                "waived": decision.waived,
+                "rule": decision.rule,
+                "reason": decision.reason,
+                "label_zh": decision.label_zh,
+                "estimate_fen": entry.estimate_yuan,
+                "actor": entry.actor,
+            },
         )
 
     def waiver_audits(self, number: str) -> list[WaiverAudit]:
@@ -353,10 +343,11 @@ class SqlClaimsTransaction:
         ]
 
     def add_notice(self, notice: Notice) -> Notice:
-        row = NoticeRow(claim_id=self._claim_id(notice.claim_number), **_notice_values(notice))
-        self._session.add(row)
-        self._session.flush()
-        return replace(notice, id=row.id)
+        row_id = self._connection.execute(
+            self._sql.add_notice,
+            {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)},
+        ).scalar_one()
+        return replace(notice, id=row_id)
 
     def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
         query = (
@@ -415,6 +406,60 @@ class SqlClaimsTransaction:
         return row
 
 
+def _table(row_class: type[Base]) -> Table:
+    return cast(Table, row_class.__table__)
+
+
+class _Statements:
+    """The per-report statements, built once per store so that SQLAlchemy finds each
+    one's compiled form in its cache instead of building and hashing one per call.
+    Parameters named ``b_*`` are the ``WHERE`` clause's; the rest name columns (claims:
+    the mapped attributes, as ``_claim_values`` gives them)."""
+
+    def __init__(self, dialect: str) -> None:
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        sequences, keys, claims = _table(SequenceRow), _table(IdempotencyKeyRow), _table(ClaimRow)
+        self.next_sequence = (
+            upsert(sequences)
+            .values(name=bindparam("name"), day=bindparam("day"), last_value=1)
+            .on_conflict_do_update(
+                index_elements=["name", "day"],
+                set_={"last_value": sequences.c.last_value + 1},
+            )
+            .returning(sequences.c.last_value)
+        )
+        self.reserve_key = (
+            upsert(keys)
+            .values(
+                scope=bindparam("scope"),
+                key=bindparam("key"),
+                fingerprint=bindparam("fingerprint"),
+                result_ref=None,
+                created_at=bindparam("created_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["scope", "key"])
+            .returning(keys.c.key)
+        )
+        key_is = (keys.c.scope == bindparam("b_scope"), keys.c.key == bindparam("b_key"))
+        self.key_record = select(keys.c.fingerprint, keys.c.result_ref).where(*key_is)
+        self.complete_key = update(keys).where(*key_is).values(result_ref=bindparam("result_ref"))
+        self.add_audit = insert(_table(AuditLogRow))
+        self.add_waiver_audit = insert(_table(WaiverDecisionRow))
+        self.add_notice = insert(_table(NoticeRow)).returning(_table(NoticeRow).c.id)
+        # Claim columns by mapped attribute (``estimate_yuan`` is the column ``estimate_fen``).
+        attributes = {a.key: a.columns[0] for a in sa_inspect(ClaimRow).column_attrs}
+        values: dict[Any, Any] = {
+            column: bindparam(key) for key, column in attributes.items() if key != "id"
+        }
+        self.add_claim = insert(claims).values(values).returning(claims.c.id)
+        self.update_claim = (
+            update(claims).where(claims.c.number == bindparam("b_number")).values(values)
+        )
+        self.claims = select(*(column.label(key) for key, column in attributes.items()))
+        self.get_claim = self.claims.where(claims.c.number == bindparam("number"))
+        self.lock_claim = self.get_claim.with_for_update()
+
+
 # --- row <-> record ---------------------------------------------------------------------------
 
 
@@ -465,7 +510,7 @@ def _claim_values(claim: Claim) -> dict[str, Any]:
     }
 
 
-def _claim(row: ClaimRow) -> Claim:
+def _claim(row: Row[Any]) -> Claim:
     # Rebuilding the report re-runs intake validation: stored data is checked on the way
     # out too, so a row edited by hand cannot slip an invalid value into the core.
     report = ClaimReport(

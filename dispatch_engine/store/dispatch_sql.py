@@ -31,23 +31,34 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RootTransaction,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 
-from dispatch_engine.claims.ports import IdempotencyRecord
 from dispatch_engine.dispatch.lifecycle import CLOSED
 from dispatch_engine.dispatch.model import Event, EventType, Incident, IncidentStatus
 from dispatch_engine.dispatch.ports import Clock, SystemClock
+from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 from dispatch_engine.store.models import (
     ApiKeyRow,
     AuditLogRow,
     DispatchEventRow,
-    IdempotencyKeyRow,
     IncidentRow,
     VehicleStateRow,
 )
@@ -87,6 +98,12 @@ def incident_from_document(document: dict[str, Any]) -> Incident:
     return _INCIDENT.validate_python(document)
 
 
+class StaleIncidentError(ConflictError):
+    """An incident was saved over a change committed since it was read (by another
+    request or server process); nothing of the block was kept, and doing it again from a
+    fresh read is safe."""
+
+
 class SqlDispatchStore:
     """``DispatchStore`` on a migrated database (``store.migrate.upgrade``).
 
@@ -113,8 +130,8 @@ class SqlDispatchStore:
         observer: IncidentObserver | None = None,
         refresh_s: float = 1.0,
     ) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._engine = engine
+        self._statements = _Statements(engine.dialect.name)
         self._clock = clock or SystemClock()
         self._observer = observer
         self._known = frozenset(v.id for v in fleet.vehicles)
@@ -131,24 +148,40 @@ class SqlDispatchStore:
     # --- transactions ---------------------------------------------------------------------
 
     @contextmanager
-    def one_transaction(self) -> Iterator[None]:
+    def one_transaction(self, *, serialise: bool = False) -> Iterator[None]:
         """Run this thread's store calls inside the block in one transaction: begun by the
         first call (so it never waits on a lock taken before it), committed when the block
         ends, rolled back when it raises. Observers hear of saved incidents after the
         commit. Nested blocks join the outer one.
 
-        On PostgreSQL only: a SQLite transaction holds the file's one write lock, and the
-        ranking between the calls would run under it while every other writer sleeps in
-        SQLite's busy handler; there each call commits on its own, as outside a block.
+        Inside a block, an incident read and then saved is saved only if nobody changed it
+        meanwhile (its ``version``); otherwise :class:`StaleIncidentError` rolls the whole
+        block back, vehicle changes included, so the caller can do it again.
+
+        Without ``serialise``, on PostgreSQL only: a SQLite transaction holds the file's
+        one write lock, and the ranking between the calls of a report's dispatch would run
+        under it while every other writer sleeps in SQLite's busy handler; there each call
+        commits on its own. ``serialise=True`` groups on SQLite too, for read-modify-write
+        blocks on existing incidents (events, surge, escalation checks): there the lock
+        makes the read current.
         """
-        if not self._grouping or self._unit.get() is not None:
+        if self._unit.get() is not None or not (self._grouping or serialise):
             yield
             return
-        unit = _Unit(self._sessions)
+        unit = _Unit(self._engine)
         token = self._unit.set(unit)
         try:
             with unit:
                 yield
+        except BaseException as exc:
+            with self._fleet_lock:
+                self._fresh_until = -math.inf  # vehicles remembered as claimed were not
+            if isinstance(exc, DBAPIError) and _retryable(exc):
+                raise StaleIncidentError(
+                    "another request changed the same records at the same time; retry",
+                    field="incident_id",
+                ) from exc
+            raise
         finally:
             self._unit.reset(token)
         if self._observer is not None:
@@ -156,13 +189,13 @@ class SqlDispatchStore:
                 self._observer(before, after)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self) -> Iterator[Connection]:
         unit = self._unit.get()
         if unit is not None:
-            yield unit.session()
+            yield unit.connection()
             return
-        with self._sessions.begin() as session:
-            yield session
+        with self._engine.begin() as connection:
+            yield connection
 
     # --- vehicles -------------------------------------------------------------------------
 
@@ -178,13 +211,13 @@ class SqlDispatchStore:
             for v in self._seed.vehicles
         ]
         statement = (
-            self._insert(VehicleStateRow)
+            self._statements.insert(_VEHICLES)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(VehicleStateRow.id)
+            .returning(_VEHICLES.c.id)
         )
-        with self._transaction() as session:
-            added = len(session.execute(statement).all())
+        with self._transaction() as connection:
+            added = len(connection.execute(statement).all())
         self.refresh_fleet()
         return added
 
@@ -204,15 +237,8 @@ class SqlDispatchStore:
     def refresh_fleet(self) -> Fleet:
         """Read every vehicle's live state from the database now."""
         read_at = time.monotonic()
-        with self._transaction() as session:
-            rows = session.execute(
-                select(
-                    VehicleStateRow.id,
-                    VehicleStateRow.status,
-                    VehicleStateRow.lat,
-                    VehicleStateRow.lon,
-                )
-            ).all()
+        with self._transaction() as connection:
+            rows = connection.execute(self._statements.vehicle_states).all()
         with self._fleet_lock:
             fleet = self._fleet
             for vehicle_id, status, lat, lon in rows:
@@ -230,15 +256,19 @@ class SqlDispatchStore:
     def save_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
         vehicles = list(vehicles)
         now = self._clock.now()
-        with self._transaction() as session:
-            for vehicle in vehicles:
-                session.execute(
-                    update(VehicleStateRow)
-                    .where(VehicleStateRow.id == vehicle.id)
-                    .values(
-                        status=str(vehicle.status), lat=vehicle.lat, lon=vehicle.lon, updated_at=now
-                    )
-                )
+        rows = [
+            {
+                "b_id": vehicle.id,
+                "status": str(vehicle.status),
+                "lat": vehicle.lat,
+                "lon": vehicle.lon,
+                "updated_at": now,
+            }
+            for vehicle in vehicles
+        ]
+        if rows:
+            with self._transaction() as connection:
+                connection.execute(self._statements.save_vehicle, rows)
         self._remember(vehicles)
 
     def claim_vehicle(
@@ -250,17 +280,14 @@ class SqlDispatchStore:
         concurrent writer commits; SQLite runs one writer at a time), so of two racing
         requests exactly one sees a row updated.
         """
-        statement = (
-            update(VehicleStateRow)
-            .where(
-                VehicleStateRow.id == vehicle_id,
-                VehicleStateRow.status.in_([str(s) for s in allowed]),
-            )
-            .values(status=str(status), updated_at=self._clock.now())
-            .returning(VehicleStateRow.lat, VehicleStateRow.lon)
-        )
-        with self._transaction() as session:
-            row = session.execute(statement).first()
+        parameters = {
+            "b_id": vehicle_id,
+            "allowed": [str(s) for s in allowed],
+            "status": str(status),
+            "updated_at": self._clock.now(),
+        }
+        with self._transaction() as connection:
+            row = connection.execute(self._statements.claim_vehicle, parameters).first()
         if row is None:
             return None
         with self._fleet_lock:
@@ -278,32 +305,34 @@ class SqlDispatchStore:
     # --- incidents ------------------------------------------------------------------------
 
     def get_incident(self, incident_id: str) -> Incident | None:
-        with self._transaction() as session:
-            document = session.scalar(
-                select(IncidentRow.document).where(IncidentRow.id == incident_id)
-            )
-        return None if document is None else incident_from_document(document)
+        with self._transaction() as connection:
+            row = connection.execute(self._statements.get_incident, {"id": incident_id}).first()
+        unit = self._unit.get()
+        if row is None:
+            if unit is not None:
+                unit.read[incident_id] = None
+            return None
+        return self._read(unit, row.document, row.version)
 
     def save_incident(self, incident: Incident) -> None:
-        """Insert or replace the incident and audit what changed, in one transaction."""
+        """Insert or replace the incident and audit what changed, in one transaction.
+
+        Inside :meth:`one_transaction`, an incident read in the block is written only if
+        it is still as read (absent, or at the version read): else
+        :class:`StaleIncidentError`. Outside, the save replaces whatever is stored.
+        """
         now = self._clock.now()
         values = _incident_values(incident, now)
-        statement = (
-            self._insert(IncidentRow)
-            .values(id=incident.id, **values)
-            .on_conflict_do_update(index_elements=["id"], set_=values)
-        )
-        with self._transaction() as session:
-            before_document = session.scalar(
-                select(IncidentRow.document).where(IncidentRow.id == incident.id).with_for_update()
-            )
-            before = None if before_document is None else incident_from_document(before_document)
-            session.execute(statement)
-            actor = _ACTOR.get()
+        unit = self._unit.get()
+        with self._transaction() as connection:
+            if unit is not None and incident.id in unit.read:
+                before, version = self._save_as_read(connection, unit, incident, values)
+            else:
+                before, version = self._replace(connection, incident, values)
             entries = [
                 {
                     "at": now,
-                    "actor": actor,
+                    "actor": _ACTOR.get(),
                     "action": action,
                     "entity": "incident",
                     "entity_ref": incident.id,
@@ -312,21 +341,72 @@ class SqlDispatchStore:
                 for action, details in incident_changes(before, incident)
             ]
             if entries:
-                session.execute(insert(AuditLogRow), entries)
-        unit = self._unit.get()
+                connection.execute(self._statements.add_audit, entries)
         if unit is not None:
+            unit.read[incident.id] = (version, incident)
             unit.saved.append((before, incident))
         elif self._observer is not None:
             self._observer(before, incident)
 
+    def _save_as_read(
+        self, connection: Connection, unit: _Unit, incident: Incident, values: dict[str, Any]
+    ) -> tuple[Incident | None, int]:
+        """Write ``incident`` only if it is as the block read it; (before, new version)."""
+        read = unit.read[incident.id]
+        if read is None:
+            inserted = connection.execute(
+                self._statements.insert_new_incident, {"id": incident.id, "version": 0, **values}
+            ).first()
+            if inserted is None:
+                raise StaleIncidentError(
+                    f"incident {incident.id} already exists (opened meanwhile)", field="id"
+                )
+            return None, 0
+        version, before = read
+        updated = connection.execute(
+            self._statements.update_incident_at,
+            {"b_id": incident.id, "b_version": version, "version": version + 1, **values},
+        ).first()
+        if updated is None:
+            raise StaleIncidentError(
+                f"incident {incident.id} was changed by another request meanwhile; retry",
+                field="incident_id",
+            )
+        return before, version + 1
+
+    def _replace(
+        self, connection: Connection, incident: Incident, values: dict[str, Any]
+    ) -> tuple[Incident | None, int]:
+        """Write ``incident`` over whatever is stored (locked first); (before, new version)."""
+        row = connection.execute(self._statements.lock_incident, {"id": incident.id}).first()
+        if row is None:
+            connection.execute(
+                self._statements.upsert_incident, {"id": incident.id, "version": 0, **values}
+            )
+            return None, 0
+        connection.execute(
+            self._statements.update_incident,
+            {"b_id": incident.id, "version": row.version + 1, **values},
+        )
+        return incident_from_document(row.document), row.version + 1
+
+    def _read(self, unit: _Unit | None, document: dict[str, Any], version: int) -> Incident:
+        """An incident read; inside a block, remembered with its version for the save."""
+        incident = incident_from_document(document)
+        if unit is not None:
+            unit.read[incident.id] = (version, incident)
+        return incident
+
     def incidents(self) -> list[Incident]:
         """All incidents in report order (then id)."""
-        return self._select_incidents(select(IncidentRow.document))
+        return self._select_incidents(select(_INCIDENTS.c.document, _INCIDENTS.c.version))
 
     def active_incidents(self) -> list[Incident]:
         """Incidents not done or cancelled, in report order (then id)."""
         return self._select_incidents(
-            select(IncidentRow.document).where(IncidentRow.status.not_in(_CLOSED_VALUES))
+            select(_INCIDENTS.c.document, _INCIDENTS.c.version).where(
+                _INCIDENTS.c.status.not_in(_CLOSED_VALUES)
+            )
         )
 
     def list_incidents(
@@ -343,94 +423,172 @@ class SqlDispatchStore:
         ``overdue_at``: only open incidents whose call or arrival deadline passed before
         that time without the call or the arrival.
         """
-        query = select(IncidentRow.document)
+        columns = _INCIDENTS.c
+        query = select(columns.document)
         if status is not None:
-            query = query.where(IncidentRow.status == str(status))
+            query = query.where(columns.status == str(status))
         if zone is not None:
-            query = query.where(IncidentRow.zone == zone)
+            query = query.where(columns.zone == zone)
         if overdue_at is not None:
             query = query.where(
-                IncidentRow.status.not_in(_CLOSED_VALUES),
+                columns.status.not_in(_CLOSED_VALUES),
                 or_(
-                    and_(IncidentRow.called_at.is_(None), IncidentRow.call_due_at < overdue_at),
-                    and_(IncidentRow.arrived_at.is_(None), IncidentRow.arrival_due_at < overdue_at),
+                    and_(columns.called_at.is_(None), columns.call_due_at < overdue_at),
+                    and_(columns.arrived_at.is_(None), columns.arrival_due_at < overdue_at),
                 ),
             )
         query = (
-            query.order_by(IncidentRow.reported_at.desc(), IncidentRow.id.desc())
+            query.order_by(columns.reported_at.desc(), columns.id.desc())
             .limit(limit)
             .offset(offset)
         )
-        with self._transaction() as session:
-            return [incident_from_document(doc) for doc in session.scalars(query)]
+        with self._transaction() as connection:
+            return [incident_from_document(doc) for doc in connection.scalars(query)]
 
     def _select_incidents(self, query: Any) -> list[Incident]:
-        with self._transaction() as session:
-            documents = session.scalars(query.order_by(IncidentRow.reported_at, IncidentRow.id))
-            return [incident_from_document(document) for document in documents]
+        with self._transaction() as connection:
+            rows = connection.execute(
+                query.order_by(_INCIDENTS.c.reported_at, _INCIDENTS.c.id)
+            ).all()
+        unit = self._unit.get()
+        return [self._read(unit, document, version) for document, version in rows]
 
     # --- events ---------------------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:
-        with self._transaction() as session:
-            session.add(
-                DispatchEventRow(
-                    incident_id=event.incident_id,
-                    type=str(event.type),
-                    at=event.at,
-                    vehicle_id=event.vehicle_id,
-                )
+        with self._transaction() as connection:
+            connection.execute(
+                insert(_EVENTS),
+                {
+                    "incident_id": event.incident_id,
+                    "type": str(event.type),
+                    "at": event.at,
+                    "vehicle_id": event.vehicle_id,
+                },
             )
 
     def events(self, incident_id: str) -> list[Event]:
-        with self._transaction() as session:
-            rows = session.scalars(
-                select(DispatchEventRow)
-                .where(DispatchEventRow.incident_id == incident_id)
-                .order_by(DispatchEventRow.id)
+        with self._transaction() as connection:
+            rows = connection.execute(
+                select(_EVENTS.c.incident_id, _EVENTS.c.type, _EVENTS.c.at, _EVENTS.c.vehicle_id)
+                .where(_EVENTS.c.incident_id == incident_id)
+                .order_by(_EVENTS.c.id)
             )
             return [
                 Event(row.incident_id, EventType(row.type), row.at, row.vehicle_id) for row in rows
             ]
 
-    # --- idempotency ----------------------------------------------------------------------
 
-    def idempotency_record(self, scope: str, key: str) -> IdempotencyRecord | None:
-        """The request an idempotency key was first used for, if any (read only)."""
-        with self._transaction() as session:
-            row = session.get(IdempotencyKeyRow, (scope, key))
-            if row is None:
-                return None
-            return IdempotencyRecord(
-                scope=row.scope, key=row.key, fingerprint=row.fingerprint, result_ref=row.result_ref
+_VEHICLES = cast(Table, VehicleStateRow.__table__)
+_INCIDENTS = cast(Table, IncidentRow.__table__)
+_EVENTS = cast(Table, DispatchEventRow.__table__)
+# Deadlock and serialization failure: PostgreSQL rolled the block back; it may be redone.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_INCIDENT_COLUMNS = (
+    "status",
+    "zone",
+    "reported_at",
+    "call_due_at",
+    "arrival_due_at",
+    "called_at",
+    "arrived_at",
+    "document",
+    "updated_at",
+    "version",
+)
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """PostgreSQL's deadlock and serialization failures: the block was rolled back and may
+    be done again."""
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+class _Statements:
+    """The hot path's statements, built once per store: SQLAlchemy then finds each one's
+    compiled form in its cache without building and hashing a new statement per call.
+    Parameters named ``b_*`` are the ``WHERE`` clause's (the rest set columns)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        columns: dict[str, Any] = {name: bindparam(name) for name in _INCIDENT_COLUMNS}
+        incidents = _INCIDENTS.c
+        self.vehicle_states = select(
+            _VEHICLES.c.id, _VEHICLES.c.status, _VEHICLES.c.lat, _VEHICLES.c.lon
+        )
+        self.save_vehicle = (
+            update(_VEHICLES)
+            .where(_VEHICLES.c.id == bindparam("b_id"))
+            .values(status=bindparam("status"), lat=bindparam("lat"), lon=bindparam("lon"))
+            .values(updated_at=bindparam("updated_at"))
+        )
+        self.claim_vehicle = (
+            update(_VEHICLES)
+            .where(
+                _VEHICLES.c.id == bindparam("b_id"),
+                _VEHICLES.c.status.in_(bindparam("allowed", expanding=True)),
             )
+            .values(status=bindparam("status"), updated_at=bindparam("updated_at"))
+            .returning(_VEHICLES.c.lat, _VEHICLES.c.lon)
+        )
+        self.get_incident = select(incidents.document, incidents.version).where(
+            incidents.id == bindparam("id")
+        )
+        self.lock_incident = self.get_incident.with_for_update()
+        self.insert_new_incident = (
+            self.insert(_INCIDENTS)
+            .values(id=bindparam("id"), **columns)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(incidents.id)
+        )
+        self.upsert_incident = (
+            self.insert(_INCIDENTS)
+            .values(id=bindparam("id"), **columns)
+            .on_conflict_do_update(
+                index_elements=["id"],
+                set_={**columns, "version": _INCIDENTS.c.version + 1},
+            )
+        )
+        self.update_incident = (
+            update(_INCIDENTS).where(incidents.id == bindparam("b_id")).values(**columns)
+        )
+        self.update_incident_at = (
+            update(_INCIDENTS)
+            .where(incidents.id == bindparam("b_id"), incidents.version == bindparam("b_version"))
+            .values(**columns)
+            .returning(incidents.id)
+        )
+        self.add_audit = insert(cast(Table, AuditLogRow.__table__))
 
 
 class _Unit:
-    """The lazily begun session of :meth:`SqlDispatchStore.one_transaction`."""
+    """The lazily begun transaction of :meth:`SqlDispatchStore.one_transaction`, and the
+    incidents read in it (id -> (version, incident), or None when read as absent)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
-        self._session: Session | None = None
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._transaction: RootTransaction | None = None
+        self.read: dict[str, tuple[int, Incident] | None] = {}
         self.saved: list[tuple[Incident | None, Incident]] = []
 
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = self._sessions()
-            self._session.begin()
-        return self._session
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+            self._transaction = self._connection.begin()
+        return self._connection
 
     def __enter__(self) -> _Unit:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if self._session is None:
+        if self._connection is None or self._transaction is None:
             return
-        with self._session:
+        with self._connection:
             if kind is None:
-                self._session.commit()
+                self._transaction.commit()
             else:
-                self._session.rollback()
+                self._transaction.rollback()
 
 
 def incident_changes(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -281,6 +282,8 @@ class IncidentRow(Base):
     arrived_at: Mapped[datetime | None]
     document: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+    # Bumped by every save (migration 0004): a save expecting an older one is refused.
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class DispatchEventRow(Base):

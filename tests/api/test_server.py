@@ -3,6 +3,9 @@
 - Never double-booked: 48 concurrent clients, split over two server processes on one
   database, report more incidents than there are vehicles; every vehicle ends up serving
   at most one incident (SQLite and PostgreSQL).
+- Events on one incident from two server processes at once change it one at a time: of
+  racing ``called`` events exactly one is taken, and of racing declines of one vehicle
+  exactly one frees it and books one replacement (no vehicle left booked for nothing).
 - Durable: an incident answered with 201 is there after the server is killed with SIGKILL
   and started again on the same database.
 """
@@ -87,6 +90,58 @@ def test_racing_clients_never_get_the_same_vehicle(
     assert served and max(served.values()) == 1
     assert set(served) == {v["id"] for v in vehicles}
     assert {v["status"] for v in vehicles} == {"en_route"}
+
+
+RACERS = 16
+
+
+def race(bases: tuple[str, str], headers: dict[str, str], path: str, body: dict) -> list[int]:
+    """``RACERS`` clients, alternately on the two servers, post ``body`` to ``path`` at once;
+    their status codes."""
+    start = threading.Barrier(RACERS)
+
+    def post(index: int) -> int:
+        with httpx.Client(base_url=bases[index % 2], headers=headers, timeout=60.0) as client:
+            start.wait()
+            return client.post(path, json=body).status_code
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        return list(pool.map(post, range(RACERS)))
+
+
+def test_racing_events_on_one_incident_apply_one_at_a_time(
+    database, tmp_path, grid_network_file, api_fleet_file
+):
+    """Two servers: 16 racing ``called`` events on one incident give one 200 and fifteen
+    409s; 16 racing declines of its surveyor give one 200 and one replacement, the only
+    vehicle booked afterwards, with one decline and two assignments in the audit log."""
+    headers = prepare(database)
+    log = tmp_path / "servers.log"
+    with servers(2, database, grid_network_file, api_fleet_file, log) as running:
+        bases = (running[0].base_url, running[1].base_url)
+        with httpx.Client(base_url=bases[0], headers=headers) as client:
+            reported = client.post("/v1/incidents", json=report_body())
+            assert reported.status_code == 201, reported.text
+            incident_id = reported.json()["id"]
+            [surveyor] = reported.json()["assignments"]
+            events = f"/v1/incidents/{incident_id}/events"
+            called = race(bases, headers, events, {"type": "called"})
+            declined = race(
+                bases, headers, events, {"type": "declined", "vehicle_id": surveyor["vehicle_id"]}
+            )
+            incident = client.get(f"/v1/incidents/{incident_id}").json()
+            audit = client.get(f"/v1/incidents/{incident_id}/audit").json()
+            vehicles = client.get("/v1/vehicles").json()
+    assert sorted(called) == [200] + [409] * (RACERS - 1)
+    assert sorted(declined) == [200] + [409] * (RACERS - 1)
+    assert incident["called_at"] is not None
+    # the answer lists the active assignments: the one replacement of the declined car
+    [replacement] = [a["vehicle_id"] for a in incident["assignments"]]
+    assert replacement != surveyor["vehicle_id"]
+    assert {v["id"] for v in vehicles if v["status"] == "en_route"} == {replacement}
+    actions = [entry["action"] for entry in audit]
+    assert actions.count("incident.assigned") == 2
+    assert actions.count("incident.assignment_declined") == 1
 
 
 def test_an_acknowledged_report_survives_kill_9(

@@ -27,7 +27,7 @@ def test_migrations_match_models(engine):
 def test_upgrade_is_idempotent(engine):
     """Upgrading an up-to-date database changes nothing and stays at head."""
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0003"
+    assert current_revision(engine) == head_revision() == "0004"
 
 
 def test_fresh_sqlite_file_is_created(tmp_path):
