@@ -17,6 +17,8 @@ always has a province and, where the layer has one, a city.
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -36,6 +38,9 @@ from dispatch_engine.geo.boundaries import (
 )
 from dispatch_engine.geo.crs import to_wgs84, to_wgs84_many
 from dispatch_engine.settings import Settings
+
+# Points the classifier remembers besides the pinned ones (the most recently classified).
+_RECENT_POINTS = 1024
 
 ZoneName = Literal["shaoguan", "guangdong", "national", "outside"]
 
@@ -232,7 +237,12 @@ class ZoneClassifier:
         self._mainland = np.array([bool(p["mainland"]) for p in boundaries.provinces.properties])
         self._guangdong = index_of_province[GUANGDONG_PROVINCE]
         self._shaoguan = boundaries.cities.names().index(SHAOGUAN_CITY)
+        # Points classified before: pinned ones for good (a planner's run knows every site
+        # in advance), recent ones while there is room (a report's site is checked before
+        # it is filed and again when it is dispatched).
         self._pinned: dict[tuple[float, float], ZoneResult] = {}
+        self._recent: OrderedDict[tuple[float, float], ZoneResult] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZoneClassifier:
@@ -260,11 +270,17 @@ class ZoneClassifier:
         InvalidInputError
             Bad ``lat``, ``lon`` or ``crs`` (the field is named).
         """
-        lat_wgs, lon_wgs = to_wgs84(lat, lon, crs)
-        pinned = self._pinned.get((lat_wgs, lon_wgs))
-        if pinned is not None:
-            return pinned
-        return self._classify_wgs84(np.array([lat_wgs]), np.array([lon_wgs]))[0]
+        key = to_wgs84(lat, lon, crs)
+        with self._lock:
+            known = self._pinned.get(key) or self._recent.get(key)
+        if known is not None:
+            return known
+        result = self._classify_wgs84(np.array([key[0]]), np.array([key[1]]))[0]
+        with self._lock:
+            self._recent[key] = result
+            if len(self._recent) > _RECENT_POINTS:
+                self._recent.popitem(last=False)
+        return result
 
     def pin(self, lats: ArrayLike, lons: ArrayLike) -> None:
         """Classify WGS-84 points that will be asked about one at a time, all now in one

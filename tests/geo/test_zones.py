@@ -365,3 +365,20 @@ def test_batch_agrees_with_one_point_at_a_time(
         points.append((lat + dlat, lon + dlon))
     batch = zone_classifier.classify_many([p[0] for p in points], [p[1] for p in points], crs=crs)
     assert list(batch) == [zone_classifier.classify(lat, lon, crs=crs) for lat, lon in points]
+
+
+def test_remembered_points_answer_as_classifying_afresh(boundaries, monkeypatch):
+    """Pinned and recently classified points (also after eviction, and given in GCJ-02)
+    get exactly what the vectorised classification of the same points gives."""
+    from dispatch_engine.geo import zones
+
+    monkeypatch.setattr(zones, "_RECENT_POINTS", 4)
+    classifier = ZoneClassifier(boundaries)
+    rng = np.random.default_rng(8)
+    lat, lon = rng.uniform(22.0, 26.5, 12), rng.uniform(110.0, 117.0, 12)
+    expected = {crs: classifier.classify_many(lat, lon, crs=crs) for crs in ("wgs84", "gcj02")}
+    classifier.pin(lat[:4], lon[:4])
+    for i in rng.integers(0, 12, 60):
+        for crs, batch in expected.items():
+            assert classifier.classify(float(lat[i]), float(lon[i]), crs=crs) == batch[int(i)]
+    assert len(classifier._recent) <= 4
