@@ -49,22 +49,36 @@ class Authenticator:
         Unauthorized
             When ``key`` is missing, unknown or revoked.
         """
-        if not key:
-            raise Unauthorized("send your API key in the X-API-Key header")
-        digest = hash_key(key)
+        cached = self.cached(key)
+        if cached is not None:
+            return cached
+        assert key is not None  # cached() refused a missing key
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         found = self._keys.lookup(key)
         if found is None:
             raise Unauthorized("unknown or revoked API key")
         with self._lock:
             if len(self._cache) >= KEY_CACHE_MAX:
                 self._cache.clear()
-            self._cache[digest] = (now + self._cache_s, found)
+            self._cache[hash_key(key)] = (now + self._cache_s, found)
         return found
+
+    def cached(self, key: str | None) -> ApiKey | None:
+        """The key's identity if it was looked up recently, else None (no database call:
+        safe to run in the event loop).
+
+        Raises
+        ------
+        Unauthorized
+            When ``key`` is missing.
+        """
+        if not key:
+            raise Unauthorized("send your API key in the X-API-Key header")
+        with self._lock:
+            cached = self._cache.get(hash_key(key))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
 
 
 def require_role(caller: ApiKey, allowed: frozenset[Role]) -> ApiKey:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Role, require_role
 from api.services import Services
@@ -52,8 +53,11 @@ async def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def _caller(services: ServicesDep, key: Annotated[str | None, Security(_api_key)]) -> ApiKey:
-    return services.auth.caller(key)
+async def _caller(services: ServicesDep, key: Annotated[str | None, Security(_api_key)]) -> ApiKey:
+    """A recently seen key is answered in the event loop; only a lookup in the database
+    goes to a worker thread (each hop costs CPU the dispatch decision needs)."""
+    cached = services.auth.cached(key)
+    return cached if cached is not None else await run_in_threadpool(services.auth.caller, key)
 
 
 def _role(*roles: Role) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:

@@ -48,6 +48,7 @@ from dispatch_engine.claims.calendar import (
     load_calendar_overrides,
 )
 from dispatch_engine.claims.complaints import Complaint, ComplaintsService
+from dispatch_engine.claims.intake import load_id_number_places
 from dispatch_engine.claims.lifecycle import Claim
 from dispatch_engine.claims.payments import Payee, PayeeAuthorisation
 from dispatch_engine.claims.reporting import ReportDesk, ReportTaken
@@ -131,6 +132,7 @@ class Services:
             A ready travel-time router (tests share one); default: from the settings.
         """
         clock = clock or SystemClock()
+        load_id_number_places()
         engine = make_engine(
             database_target(settings), pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
         )

@@ -66,7 +66,7 @@ def serve(
     import uvicorn
 
     from api.main import create_app
-    from api.transport import NoDelayH11Protocol
+    from api.transport import NoDelayHttpToolsProtocol
 
     settings = _settings(db, fleet)
     target = database_target(settings)
@@ -76,7 +76,8 @@ def serve(
         "port": port,
         "log_config": masked_log_config(),
         "access_log": False,
-        "http": NoDelayH11Protocol,
+        "http": NoDelayHttpToolsProtocol,
+        "loop": "uvloop",
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
