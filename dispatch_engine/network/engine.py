@@ -323,7 +323,7 @@ class CoreEngine(ABC):
         junctions: np.ndarray,
         cutoff_s: float | None,
     ) -> np.ndarray:
-        """(points x junctions, which may repeat) seconds from each point, leaving by
+        """(points x junctions, each once) seconds from each point, leaving by
         its options ``(core[i, j] junction, cost[i, j] seconds to it)``, to each
         junction."""
 
@@ -336,7 +336,7 @@ class CoreEngine(ABC):
         junctions: np.ndarray,
         cutoff_s: float | None,
     ) -> np.ndarray:
-        """(points x junctions, which may repeat) seconds from each junction to each
+        """(points x junctions, each once) seconds from each junction to each
         point, reaching it by its options ``(core[i, j] junction, cost[i, j] seconds
         from it)``."""
 
@@ -409,14 +409,16 @@ class CoreEngine(ABC):
         (dep_core, dep_cost), (arr_core, arr_cost), same = self._options(
             origins, destinations, state.times
         )
-        # Junctions are searched in the order the points name them (repeats and all),
-        # so the answers line up with each point's options without a lookup.
+        # Each junction the other side's points name is searched once (vehicles share
+        # their base's: a search costs per junction), then lined up with the options.
         if n <= m:
-            dist = self._forward(state, dep_core, dep_cost, arr_core[arr_core >= 0], cutoff_s)
-            out = _combine(arr_core, arr_cost, dist.T).T
+            junctions, each = np.unique(arr_core[arr_core >= 0], return_inverse=True)
+            dist = self._forward(state, dep_core, dep_cost, junctions, cutoff_s)
+            out = _combine(arr_core, arr_cost, dist[:, each].T).T
         else:
-            dist = self._reverse(state, arr_core, arr_cost, dep_core[dep_core >= 0], cutoff_s)
-            out = _combine(dep_core, dep_cost, dist.T)
+            junctions, each = np.unique(dep_core[dep_core >= 0], return_inverse=True)
+            dist = self._reverse(state, arr_core, arr_cost, junctions, cutoff_s)
+            out = _combine(dep_core, dep_cost, dist[:, each].T)
         out = np.minimum(out, same)
         out += (origins.offroad_m[:, None] + destinations.offroad_m[None, :]) / self.offroad_mps
         return _apply_cutoff(out, cutoff_s)
