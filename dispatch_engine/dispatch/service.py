@@ -247,15 +247,18 @@ class Dispatcher:
         self, incident: Incident, best: Candidate, located: LocatedFleet, site: LocatedPoints, now
     ) -> Assignment:
         """``site`` is the incident's position, located once for ranking and route."""
-        sub = located.subset([best.vehicle])
         if best.estimate:
+            sub = located.subset([best.vehicle])
             distance_m = float(self.router.fallback.meters(sub.points, site.points)[0, 0])
         elif not self.route_lengths:
             distance_m = math.nan
         else:
             # bounded by the known ETA, the search only explores what the answer needs
             distance_m = self.router.road.route(
-                sub.snapped, site.snapped, cutoff_s=best.eta_s * 1.0001 + 1, at=now
+                located.subset([best.vehicle]).snapped,
+                site.snapped,
+                cutoff_s=best.eta_s * 1.0001 + 1,
+                at=now,
             ).meters
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
