@@ -1,10 +1,11 @@
 """uvicorn's httptools HTTP/1.1 protocol with Nagle's algorithm off on every connection.
 
-asyncio turns Nagle off itself only for sockets it knows to be TCP; the listening socket
-that ``serve --workers N`` hands to its worker processes comes back without its protocol
-number, so the loop leaves Nagle on. uvicorn then writes an answer's headers and body
-separately, the body waits for the client's delayed ACK, and every answer took ~40 ms
-more. Turning it off per connection keeps answers as fast with any number of workers.
+asyncio turns Nagle off itself only for sockets it knows to be TCP; a listening socket
+handed to a worker process (``serve --workers N``, ``api.workers``) may come back without
+its protocol number, and the loop then leaves Nagle on. uvicorn then writes an answer's
+headers and body separately, the body waits for the client's delayed ACK, and every
+answer took ~40 ms more. Turning it off per connection keeps answers as fast with any
+number of workers.
 
 httptools (C parser) rather than uvicorn's pure-Python h11: parsing and writing a request
 costs less of the CPU the dispatch decision needs.

@@ -325,13 +325,15 @@ class ClaimReport:
 
         An idempotency key replayed with a different fingerprint is a different request.
         """
-        canonical = json.dumps(
-            dataclasses.asdict(self), sort_keys=True, ensure_ascii=False, default=_json_value
-        )
+        canonical = json.dumps(self, sort_keys=True, ensure_ascii=False, default=_json_value)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _json_value(value: object) -> str:
+def _json_value(value: object) -> dict[str, object] | str:
+    """JSON for what ``json`` cannot write itself: a record as ``dataclasses.asdict`` would
+    give it (field by field, without asdict's deep copies), times, amounts, enums."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Decimal | Enum):

@@ -61,7 +61,12 @@ class ClaimsTransaction(Protocol):
     """
 
     def next_sequence(self, name: str, day: date) -> int:
-        """The next number (1, 2, ...) of the named daily sequence; safe under concurrency."""
+        """The next number (1, 2, ...) of the named daily sequence; safe under concurrency.
+
+        Concurrent callers never get the same number. Where the store takes numbers apart
+        from the transaction (PostgreSQL), a number taken by a transaction that then rolls
+        back stays unused, and callers do not wait for each other's commits.
+        """
         ...
 
     def reserve_idempotency_key(
@@ -146,3 +151,8 @@ class ClaimsStore(Protocol):
     and rolls back when it raises; nothing is visible to others before the commit."""
 
     def transaction(self) -> AbstractContextManager[ClaimsTransaction]: ...
+
+    def together(self) -> AbstractContextManager[None]:
+        """The claims transactions and the dispatch core's store calls inside the block
+        commit as one where the database allows it (or each on its own)."""
+        ...

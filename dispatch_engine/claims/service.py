@@ -2,8 +2,9 @@
 
 Each step runs in one store transaction that locks the claim, checks the move against
 the state machine, records the change, its audit entry and the notices it queues, and
-commits them together — so a reply means the step is durable (SPEC §8). Calls to the
-dispatch core happen outside transactions: a report is stored first, then dispatched.
+commits them together — so a reply means the step is durable (SPEC §8). A report is
+stored first, then dispatched: the dispatch and the claim's move to ``dispatched`` commit
+together where the store allows it (``ClaimsStore.together``), else one after the other.
 """
 
 from __future__ import annotations
@@ -248,12 +249,20 @@ class ClaimsService:
             injured=claim.report.anyone_injured,
         )
         try:
-            incident = self._dispatch.dispatch(request)
+            # The vehicles booked and the claim marked commit together where the store
+            # allows it: a claim moved meanwhile (cancelled) then books nothing.
+            with self._store.together():
+                incident = self._dispatch.dispatch(request)
+                return self._mark_dispatched(claim.number, incident, actor=actor)
         except ConflictError as exc:
             if exc.field != "id":
                 raise
-            # An earlier call opened it but its reply was lost; take it up, do not open twice.
-            incident = self._dispatch.incident(incident_id)
+        # An earlier call opened it but its reply was lost; take it up, do not open twice.
+        return self._mark_dispatched(
+            claim.number, self._dispatch.incident(incident_id), actor=actor
+        )
+
+    def _mark_dispatched(self, number: str, incident: Incident, *, actor: str) -> Claim:
         etas_s = [assignment.eta_s for assignment in incident.active()]
         note = {
             "incident_id": incident.id,
@@ -263,7 +272,7 @@ class ClaimsService:
             "arrival_due_at": incident.arrival_due_at.isoformat(),
         }
         with writing(self._store, self._clock, actor) as step:
-            claim = step.tx.get_claim(claim.number, for_update=True)
+            claim = step.tx.get_claim(number, for_update=True)
             return step.move(
                 claim, S.DISPATCHED, note=note, incident_id=incident.id, survey_waived=False
             )

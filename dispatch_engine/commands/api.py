@@ -57,8 +57,8 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes sharing the port (one per core uses them all: each "
-            "process runs Python under its own lock).",
+            help="Server processes on the port, each with its own listening socket "
+            "(one per core uses them all: each process runs Python under its own lock).",
         ),
     ] = 1,
 ) -> None:
@@ -92,7 +92,9 @@ def serve(
     os.environ["DISPATCH_DB_URL"] = target
     if fleet is not None:
         os.environ["DISPATCH_FLEET_FILE"] = str(fleet.resolve())
-    uvicorn.run("api.main:app_from_environment", factory=True, workers=workers, **options)
+    from api.workers import run_workers
+
+    run_workers(workers, host=host, port=port, options=options)
 
 
 @cli_errors

@@ -8,8 +8,11 @@ PostgreSQL; on SQLite every transaction already holds the write lock (``db.py``)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any, cast
@@ -42,6 +45,7 @@ from dispatch_engine.claims.payments import (
 from dispatch_engine.claims.ports import IdempotencyRecord
 from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDecision, WaiverRule
 from dispatch_engine.errors import NotFoundError
+from dispatch_engine.store.db import joined_transaction, shared_transaction
 from dispatch_engine.store.models import (
     AuditLogRow,
     Base,
@@ -64,14 +68,37 @@ class SqlClaimsStore:
     """
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._statements = _Statements(engine.dialect.name)
+        self._reports = _Reports(REPORTS_REMEMBERED)
+        # Daily sequences are advanced in transactions of their own on PostgreSQL (see
+        # ``SqlClaimsTransaction.next_sequence``).
+        self._sequences = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[SqlClaimsTransaction]:
-        """Commit when the block ends, roll back when it raises."""
-        with self._sessions.begin() as session:
-            yield SqlClaimsTransaction(session, self._statements)
+        """Commit when the block ends, roll back when it raises (inside :meth:`together`:
+        when that block ends)."""
+        shared = joined_transaction(self._engine)
+        if shared is None:
+            with self._sessions.begin() as session:
+                yield SqlClaimsTransaction(
+                    session, self._statements, self._reports, self._sequences
+                )
+            return
+        joined = self._sessions(bind=shared.connection, join_transaction_mode="rollback_only")
+        with joined, joined.begin():
+            yield SqlClaimsTransaction(joined, self._statements, self._reports, self._sequences)
+
+    def together(self) -> AbstractContextManager[None]:
+        """Claims transactions and dispatch store calls inside the block commit as one
+        (PostgreSQL; on SQLite each commits on its own, see ``store.db``)."""
+        return shared_transaction(self._engine)
 
 
 class SqlClaimsTransaction:
@@ -82,9 +109,17 @@ class SqlClaimsTransaction:
     unit of work, no statement built per call); the rarer records use the ORM.
     """
 
-    def __init__(self, session: Session, statements: _Statements) -> None:
+    def __init__(
+        self,
+        session: Session,
+        statements: _Statements,
+        reports: _Reports,
+        sequences: Engine | None,
+    ) -> None:
         self._session = session
         self._sql = statements
+        self._reports = reports
+        self._sequences = sequences
         self._connection = session.connection()
         # Report number -> row id of the claims this transaction has seen: the records
         # that hang off a claim (notices, audits, documents) need no lookup each.
@@ -93,9 +128,17 @@ class SqlClaimsTransaction:
     # --- shared ---------------------------------------------------------------------------
 
     def next_sequence(self, name: str, day: date) -> int:
-        # The upsert locks the counter row until commit: concurrent callers queue up.
+        # The upsert locks the counter row until its transaction ends: concurrent callers
+        # queue up. On PostgreSQL it commits at once, apart from this transaction, so a
+        # filing does not hold every other filing of the day up until its own commit
+        # (under load most of them waited there); a number taken by a transaction that
+        # then rolls back stays unused. SQLite serialises writers anyway: there the
+        # number is taken inside the transaction, and a rollback returns it.
         parameters = {"name": name, "day": day}
-        return int(self._connection.execute(self._sql.next_sequence, parameters).scalar_one())
+        if self._sequences is None:
+            return int(self._connection.execute(self._sql.next_sequence, parameters).scalar_one())
+        with self._sequences.connect() as connection:
+            return int(connection.execute(self._sql.next_sequence, parameters).scalar_one())
 
     def reserve_idempotency_key(
         self, scope: str, key: str, fingerprint: str, *, at: datetime
@@ -152,11 +195,13 @@ class SqlClaimsTransaction:
     # --- claims ---------------------------------------------------------------------------
 
     def add_claim(self, claim: Claim) -> None:
-        row_id = self._connection.execute(self._sql.add_claim, _claim_values(claim)).scalar_one()
+        values = _claim_values(claim)
+        row_id = self._connection.execute(self._sql.add_claim, values).scalar_one()
         self._claim_ids[claim.number] = row_id
+        self._reports.remember(values, claim.report)
 
     def get_claim(self, number: str, *, for_update: bool = False) -> Claim:
-        return _claim(self._claim_row(number, for_update=for_update))
+        return self._claim(self._claim_row(number, for_update=for_update))
 
     def update_claim(self, claim: Claim) -> None:
         # One UPDATE, no read first (claim rows are never held by the session's ORM).
@@ -170,7 +215,7 @@ class SqlClaimsTransaction:
         query = self._sql.claims.order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
         if state is not None:
             query = query.where(ClaimRow.state == state)
-        return [_claim(row) for row in self._connection.execute(query)]
+        return [self._claim(row) for row in self._connection.execute(query)]
 
     def overdue_claims(self, now: datetime, *, limit: int) -> list[Claim]:
         query = (
@@ -188,7 +233,10 @@ class SqlClaimsTransaction:
             .order_by(ClaimRow.reported_at, ClaimRow.number)
             .limit(limit)
         )
-        return [_claim(row) for row in self._connection.execute(query)]
+        return [self._claim(row) for row in self._connection.execute(query)]
+
+    def _claim(self, row: Row[Any]) -> Claim:
+        return _claim(row, self._reports.report(row._mapping))
 
     def _claim_row(self, number: str, *, for_update: bool = False) -> Row[Any]:
         query = self._sql.lock_claim if for_update else self._sql.get_claim
@@ -510,30 +558,106 @@ def _claim_values(claim: Claim) -> dict[str, Any]:
     }
 
 
-def _claim(row: Row[Any]) -> Claim:
-    # Rebuilding the report re-runs intake validation: stored data is checked on the way
-    # out too, so a row edited by hand cannot slip an invalid value into the core.
-    report = ClaimReport(
-        reported_at=row.reported_at,
-        location=Location(
-            address=row.address, lat=row.input_lat, lon=row.input_lon, crs=row.input_crs
-        ),
-        vehicle=Vehicle(plate=row.plate, model=row.vehicle_model),
-        driver=Driver(
-            name=row.driver_name,
-            phone=row.driver_phone,
-            id_number=row.driver_id_number,
-            email=row.driver_email,
-        ),
-        accident_type=AccidentType(row.accident_type),
-        description=row.description,
-        estimate_yuan=row.reported_estimate_yuan,
-        disaster=None if row.disaster is None else DisasterKind(row.disaster),
-        injured_count=row.injured_count,
-        death_count=row.death_count,
-        third_parties=tuple(ThirdParty(**party) for party in row.third_parties),
-        photo_refs=tuple(row.photo_refs),
+# Claim columns that hold the report (the rest is the claim's own progress).
+_REPORT_COLUMNS = (
+    "reported_at",
+    "address",
+    "input_lat",
+    "input_lon",
+    "input_crs",
+    "plate",
+    "vehicle_model",
+    "driver_name",
+    "driver_phone",
+    "driver_id_number",
+    "driver_email",
+    "accident_type",
+    "disaster",
+    "injured_count",
+    "death_count",
+    "third_parties",
+    "description",
+    "photo_refs",
+    "reported_estimate_yuan",
+)
+# Reports of the claims this process filed or read most recently (see ``_Reports``).
+REPORTS_REMEMBERED = 1024
+
+
+class _Reports:
+    """The validated reports of recent claims, by their stored column values.
+
+    Rebuilding a report from a row re-runs intake validation (phone and ID number
+    parsing, ...): stored data is checked on the way out too, so a row edited by hand
+    cannot slip an invalid value into the core. A row whose report columns equal those
+    of a report validated here before (the claim just filed, read again to mark it
+    dispatched) holds that same report, and gets it without validating it again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._known: OrderedDict[tuple[Any, ...], ClaimReport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, values: Mapping[Any, Any], report: ClaimReport) -> None:
+        with self._lock:
+            self._add(_report_key(values), report)
+
+    def report(self, row: Mapping[Any, Any]) -> ClaimReport:
+        """The report a claim row holds (validated unless it is a remembered one)."""
+        key = _report_key(row)
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+                return known
+        report = _report(row)
+        with self._lock:
+            self._add(key, report)
+        return report
+
+    def _add(self, key: tuple[Any, ...], report: ClaimReport) -> None:
+        self._known[key] = report
+        self._known.move_to_end(key)
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+
+
+def _report_key(values: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """The report columns as one hashable value (JSON columns as canonical text)."""
+    return tuple(
+        json.dumps(values[name], sort_keys=True, ensure_ascii=False)
+        if name in ("third_parties", "photo_refs")
+        else values[name]
+        for name in _REPORT_COLUMNS
     )
+
+
+def _report(row: Mapping[Any, Any]) -> ClaimReport:
+    return ClaimReport(
+        reported_at=row["reported_at"],
+        location=Location(
+            address=row["address"], lat=row["input_lat"], lon=row["input_lon"], crs=row["input_crs"]
+        ),
+        vehicle=Vehicle(plate=row["plate"], model=row["vehicle_model"]),
+        driver=Driver(
+            name=row["driver_name"],
+            phone=row["driver_phone"],
+            id_number=row["driver_id_number"],
+            email=row["driver_email"],
+        ),
+        accident_type=AccidentType(row["accident_type"]),
+        description=row["description"],
+        estimate_yuan=row["reported_estimate_yuan"],
+        disaster=None if row["disaster"] is None else DisasterKind(row["disaster"]),
+        injured_count=row["injured_count"],
+        death_count=row["death_count"],
+        third_parties=tuple(ThirdParty(**party) for party in row["third_parties"]),
+        photo_refs=tuple(row["photo_refs"]),
+    )
+
+
+def _claim(row: Row[Any], report: ClaimReport) -> Claim:
     return Claim(
         number=row.number,
         report=report,

@@ -10,14 +10,22 @@ PostgreSQL connections are not pinged on every checkout (a round trip per transa
 they are recycled after :data:`PG_POOL_RECYCLE_S` instead, which retires connections
 before idle timeouts of servers and proxies cut them. ``pre_ping=True`` restores the ping
 for a database behind something that drops connections sooner.
+
+:func:`shared_transaction` lets the stores on one PostgreSQL engine (claims, dispatch) run
+the calls of a block in one transaction on one connection: one commit instead of one per
+store, and no store's change is kept without the others'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -103,3 +111,55 @@ def make_engine(
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@dataclass
+class SharedTransaction:
+    """The transaction of a :func:`shared_transaction` block, which the stores join.
+
+    A store that joins neither commits nor rolls back: it queues what must wait for the
+    outcome (``after_commit``: observers; ``after_rollback``: forgetting cached state).
+    """
+
+    engine: Engine
+    connection: Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_rollback: list[Callable[[], None]] = field(default_factory=list)
+
+
+_SHARED: ContextVar[SharedTransaction | None] = ContextVar("shared_transaction", default=None)
+
+
+@contextmanager
+def shared_transaction(engine: Engine) -> Iterator[None]:
+    """Run this thread's store calls on ``engine`` inside the block in one transaction,
+    committed when the block ends and rolled back when it raises.
+
+    PostgreSQL only: on SQLite a transaction holds the file's one write lock, and work
+    between the calls (a dispatch decision) would run under it while every other writer
+    waits; there the block runs as it is and each store commits on its own. A nested
+    block joins the outer one.
+    """
+    if engine.dialect.name != "postgresql" or _SHARED.get() is not None:
+        yield
+        return
+    with engine.connect() as connection:
+        shared = SharedTransaction(engine, connection)
+        token = _SHARED.set(shared)
+        try:
+            with connection.begin():
+                yield
+        except BaseException:
+            for forget in shared.after_rollback:
+                forget()
+            raise
+        finally:
+            _SHARED.reset(token)
+    for announce in shared.after_commit:
+        announce()
+
+
+def joined_transaction(engine: Engine) -> SharedTransaction | None:
+    """The :func:`shared_transaction` this thread is in on ``engine``, if any."""
+    shared = _SHARED.get()
+    return shared if shared is not None and shared.engine is engine else None

@@ -55,6 +55,7 @@ from dispatch_engine.dispatch.model import Event, EventType, Incident, IncidentS
 from dispatch_engine.dispatch.ports import Clock, SystemClock
 from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
+from dispatch_engine.store.db import joined_transaction
 from dispatch_engine.store.models import (
     ApiKeyRow,
     AuditLogRow,
@@ -164,18 +165,21 @@ class SqlDispatchStore:
         commits on its own. ``serialise=True`` groups on SQLite too, for read-modify-write
         blocks on existing incidents (events, surge, escalation checks): there the lock
         makes the read current.
+
+        Inside a ``store.db.shared_transaction`` the block joins that transaction: it is
+        committed (and observers told) or rolled back with it.
         """
         if self._unit.get() is not None or not (self._grouping or serialise):
             yield
             return
-        unit = _Unit(self._engine)
+        shared = joined_transaction(self._engine)
+        unit = _Unit(self._engine, None if shared is None else shared.connection)
         token = self._unit.set(unit)
         try:
             with unit:
                 yield
         except BaseException as exc:
-            with self._fleet_lock:
-                self._fresh_until = -math.inf  # vehicles remembered as claimed were not
+            self._forget_claims()
             if isinstance(exc, DBAPIError) and _retryable(exc):
                 raise StaleIncidentError(
                     "another request changed the same records at the same time; retry",
@@ -184,9 +188,23 @@ class SqlDispatchStore:
             raise
         finally:
             self._unit.reset(token)
+        if shared is None:
+            self._announce(unit)
+        else:
+            shared.after_commit.append(lambda: self._announce(unit))
+            shared.after_rollback.append(self._forget_claims)
+
+    def _announce(self, unit: _Unit) -> None:
+        """Tell the observer of the incidents a committed block saved."""
         if self._observer is not None:
             for before, after in unit.saved:
                 self._observer(before, after)
+
+    def _forget_claims(self) -> None:
+        """Read the vehicles afresh next time: those remembered as claimed by a block
+        that was rolled back were not."""
+        with self._fleet_lock:
+            self._fresh_until = -math.inf
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -562,12 +580,13 @@ class _Statements:
 
 
 class _Unit:
-    """The lazily begun transaction of :meth:`SqlDispatchStore.one_transaction`, and the
+    """The lazily begun transaction of :meth:`SqlDispatchStore.one_transaction` (or the
+    ``joined`` connection of a shared transaction, which its owner ends), and the
     incidents read in it (id -> (version, incident), or None when read as absent)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, joined: Connection | None = None) -> None:
         self._engine = engine
-        self._connection: Connection | None = None
+        self._connection: Connection | None = joined
         self._transaction: RootTransaction | None = None
         self.read: dict[str, tuple[int, Incident] | None] = {}
         self.saved: list[tuple[Incident | None, Incident]] = []

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -166,3 +170,87 @@ def test_an_acknowledged_report_survives_kill_9(
     }
     [booked] = stored["assignments"]
     assert {v["id"]: v["status"] for v in vehicles}[booked["vehicle_id"]] == "en_route"
+
+
+def test_workers_listen_each_and_stop_with_the_server(tmp_path, grid_network_file, api_fleet_file):
+    """``serve --workers 2``: two worker processes, each with its own listening socket on
+    the port, take reports; after SIGKILL of the server process no worker is left
+    serving the port."""
+    database = str(tmp_path / "api.sqlite3")
+    headers = prepare(database)
+    env = {"DISPATCH_NETWORK": str(grid_network_file), "DISPATCH_ESCALATION_CHECK_S": "0"}
+    log = tmp_path / "server.log"
+    with local_servers(1, database=database, fleet=api_fleet_file, env=env, log=log, workers=2) as [
+        running
+    ]:
+        answer = httpx.post(f"{running.base_url}/v1/incidents", json=report_body(), headers=headers)
+        workers = [
+            pid for pid in _children(running.pid) if _listening_sockets(pid, running.base_url)
+        ]
+        os.kill(running.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{running.base_url}/healthz", timeout=2)
+    assert answer.status_code == 201
+    assert len(workers) == 2
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _listening_sockets(pid: int, base_url: str) -> int:
+    """How many listening TCP sockets on ``base_url``'s port the process holds."""
+    port = f"{int(base_url.rsplit(':', 1)[1]):04X}"
+    listening = {
+        line.split()[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if line.split()[1].endswith(f":{port}") and line.split()[3] == "0A"
+    }
+    held = {
+        os.readlink(fd).removeprefix("socket:[").removesuffix("]")
+        for fd in Path(f"/proc/{pid}/fd").iterdir()
+        if os.readlink(fd).startswith("socket:")
+    }
+    return len(listening & held)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its dead parent's reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_refuse_a_port_in_use(tmp_path, api_fleet_file):
+    """``SO_REUSEPORT`` sockets share a port, but ``serve --workers 2`` on a port that
+    something listens on already fails naming the port instead of joining it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from dispatch_engine.cli import app; app()",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "api.sqlite3"),
+                "--fleet",
+                str(api_fleet_file),
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert "port" in result.stderr and "in use" in result.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -162,6 +164,26 @@ def test_fingerprint_ignores_formatting_but_not_content():
     retyped = make_report(vehicle={"plate": "粤F 12345"}, driver={"phone": "138-1234-5678"})
     assert first.fingerprint() == retyped.fingerprint()
     assert first.fingerprint() != make_report(description="另一起事故").fingerprint()
+
+
+def test_fingerprint_is_the_one_stored_keys_were_made_with():
+    """Fingerprints stored with idempotency keys stay valid: the SHA-256 of the report as
+    ``dataclasses.asdict`` JSON (times ISO 8601, amounts and enums as text)."""
+
+    def text(value: object) -> str:
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    report = make_report(
+        accident_type="multi_party",
+        third_parties=(other_vehicle(), other_vehicle(name="王五", injured_count=1)),
+        injured_count=1,
+        estimate_yuan=Decimal("12000.50"),
+        photo_refs=("photos/a.jpg", "photos/b.jpg"),
+    )
+    canonical = json.dumps(
+        dataclasses.asdict(report), sort_keys=True, ensure_ascii=False, default=text
+    )
+    assert report.fingerprint() == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def test_triage_facts_count_deaths_and_third_parties():

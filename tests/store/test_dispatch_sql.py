@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
+from dispatch_engine.claims.calendar import BusinessCalendar
 from dispatch_engine.dispatch.model import Event, EventType, IncidentRequest, IncidentStatus
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.dispatch.service import DISPATCHABLE, Dispatcher
+from dispatch_engine.errors import InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import VehicleKind, VehicleStatus
 from dispatch_engine.geo.zones import ZoneClassifier
 from dispatch_engine.network.compile import compile_graph
@@ -24,8 +27,8 @@ from dispatch_engine.store.dispatch_sql import (
     hash_key,
     incident_changes,
 )
-from dispatch_engine.store.models import AuditLogRow
-from tests.claims.factories import at
+from dispatch_engine.store.models import AuditLogRow, ClaimRow
+from tests.claims.factories import at, make_claim
 from tests.fleet.factories import make_fleet, make_vehicle
 
 NOW = at("2025-09-30 10:05")
@@ -153,6 +156,63 @@ def test_one_transaction_rolls_back_together(engine, fleet, dispatcher, dispatch
     other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
     assert other.get_incident(incident.id) is None
     assert other.refresh_fleet().vehicle("S3").status is VehicleStatus.AVAILABLE
+
+
+def test_claims_and_dispatch_commit_together(engine, fleet, dispatcher, store):
+    """Inside ``SqlClaimsStore.together`` a claim and a dispatch block are one transaction
+    on PostgreSQL: a failure after both leaves neither, and the observer hears of a saved
+    incident only once the whole block commits (each commits on its own on SQLite)."""
+    grouped = engine.dialect.name == "postgresql"
+    heard = []
+    dispatch = SqlDispatchStore(
+        engine, fleet, clock=ManualClock(NOW), observer=lambda *change: heard.append(change)
+    )
+    other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    claim = make_claim(BusinessCalendar())
+    incident = dispatcher.open_incident(request(claim.number))
+
+    def file_and_dispatch() -> None:
+        with store.transaction() as tx:
+            tx.add_claim(claim)
+        with dispatch.one_transaction():
+            dispatch.claim_vehicle("S3", allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE)
+            dispatch.save_incident(incident)
+
+    with pytest.raises(RuntimeError), store.together():
+        file_and_dispatch()
+        raise RuntimeError("crash before the commit")
+    assert (other.get_incident(incident.id) is None) is grouped
+    status = other.refresh_fleet().vehicle("S3").status
+    assert status is (VehicleStatus.AVAILABLE if grouped else VehicleStatus.EN_ROUTE)
+    if not grouped:
+        return
+    assert heard == []
+    with pytest.raises(NotFoundError), store.transaction() as tx:
+        tx.get_claim(claim.number)
+    with store.together():
+        file_and_dispatch()
+        assert heard == [] and other.get_incident(incident.id) is None
+    assert heard == [(None, incident)]
+    assert other.get_incident(incident.id) == incident
+    with store.transaction() as tx:
+        assert tx.get_claim(claim.number) == claim
+
+
+def test_a_stored_report_edited_by_hand_is_refused_on_read(engine, store):
+    """A claim's report is validated on the way out too: a row changed to an invalid phone
+    is refused, even right after this store filed (and remembered) the valid one."""
+    claim = make_claim(BusinessCalendar())
+    with store.transaction() as tx:
+        tx.add_claim(claim)
+    with store.transaction() as tx:
+        assert tx.get_claim(claim.number) == claim
+    with engine.begin() as connection:
+        connection.execute(
+            update(ClaimRow).where(ClaimRow.number == claim.number).values(driver_phone="12")
+        )
+    with pytest.raises(InvalidInputError) as refused, store.transaction() as tx:
+        tx.get_claim(claim.number)
+    assert refused.value.field == "driver.phone"
 
 
 def test_lists_filter_like_a_python_reference(dispatcher, dispatch_store):
