@@ -243,6 +243,7 @@ class ZoneClassifier:
         self._pinned: dict[tuple[float, float], ZoneResult] = {}
         self._recent: OrderedDict[tuple[float, float], ZoneResult] = OrderedDict()
         self._lock = threading.Lock()
+        self._geos_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZoneClassifier:
@@ -313,6 +314,12 @@ class ZoneClassifier:
         return self._classify_wgs84(lat_wgs, lon_wgs)
 
     def _classify_wgs84(self, lat: np.ndarray, lon: np.ndarray) -> ZoneBatch:
+        # GEOS prepared geometries are not safe to query from several threads at once
+        # (a server's request threads crashed it): one classification at a time.
+        with self._geos_lock:
+            return self._classify_locked(lat, lon)
+
+    def _classify_locked(self, lat: np.ndarray, lon: np.ndarray) -> ZoneBatch:
         points = shapely.points(lon, lat)
         province = self._provinces.locate(lat, lon, points)
         city = np.full(lat.size, -1, dtype=np.int64)
