@@ -31,6 +31,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def serve_command(port: int, database: str, fleet: Path, workers: int) -> list[str]:
+    """The ``dispatch-engine serve`` command line for a local server (this interpreter)."""
+    return [
+        sys.executable,
+        "-c",
+        "from dispatch_engine.cli import app; app()",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        database,
+        "--fleet",
+        str(fleet),
+        "--workers",
+        str(workers),
+    ]
+
+
 @contextmanager
 def local_servers(
     count: int,
@@ -62,20 +80,7 @@ def local_servers(
         with log.open("ab") as output:
             for _ in range(count):
                 port = free_port()
-                command = [
-                    sys.executable,
-                    "-c",
-                    "from dispatch_engine.cli import app; app()",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--db",
-                    database,
-                    "--fleet",
-                    str(fleet),
-                    "--workers",
-                    str(workers),
-                ]
+                command = serve_command(port, database, fleet, workers)
                 process = subprocess.Popen(
                     command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
                 )

@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.local import local_servers
+from api.local import local_servers, serve_command
 from dispatch_engine.store.db import make_engine
 from dispatch_engine.store.dispatch_sql import SqlApiKeys
 from dispatch_engine.store.migrate import upgrade
@@ -234,20 +233,7 @@ def test_workers_refuse_a_port_in_use(tmp_path, api_fleet_file):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from dispatch_engine.cli import app; app()",
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                str(tmp_path / "api.sqlite3"),
-                "--fleet",
-                str(api_fleet_file),
-                "--workers",
-                "2",
-            ],
+            serve_command(port, str(tmp_path / "api.sqlite3"), api_fleet_file, 2),
             capture_output=True,
             text=True,
             timeout=120,
