@@ -44,6 +44,7 @@ from dispatch_engine.simulation.scenarios import (
     simulate_policy,
 )
 from dispatch_engine.simulation.sizing import SizingPoint, fleet_size
+from dispatch_engine.simulation.split import usable_cores
 from dispatch_engine.wiring import build_router
 
 FleetOption = Annotated[
@@ -61,6 +62,14 @@ ReplayOption = Annotated[
 StartOption = Annotated[str, typer.Option("--start", help="First simulated day (YYYY-MM-DD).")]
 SeedOption = Annotated[
     int, typer.Option("--seed", help="Random seed: the same seed repeats a run.")
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Processes sharing each run, same result as one (default: the usable cores).",
+    ),
 ]
 INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by Ctrl-C
 DEFAULT_CANDIDATES = Path("planning") / "candidate_sites_synthetic.csv"
@@ -126,6 +135,7 @@ def simulate_command(
             "changing the --fleet and --demand given (no --days, no --replay).",
         ),
     ] = None,
+    workers: WorkersOption = None,
     policy_name: Annotated[
         str,
         typer.Option(
@@ -160,7 +170,12 @@ def simulate_command(
         transient=True,
     ) as bar:
         task = bar.add_task("incidents", total=len(scenario.incidents))
-        result = simulate_policy(scenario, policy, progress=lambda n: bar.update(task, completed=n))
+        result = simulate_policy(
+            scenario,
+            policy,
+            progress=lambda n: bar.update(task, completed=n),
+            workers=workers or usable_cores(),
+        )
     summary = {**summary_of(scenario, result), **extra, "guarantees": guarantees([result])}
     written = write_outputs(out_dir, scenario, result, summary, with_map=with_map)
     written["config"] = write_config(out_dir, scenario, command="simulate", extra=extra)
@@ -238,6 +253,7 @@ def fleet_size_command(
     seed: SeedOption = 1,
     min_cars: Annotated[int, typer.Option("--min-cars", help="Smallest fleet tried.")] = 8,
     max_cars: Annotated[int, typer.Option("--max-cars", help="Largest fleet tried.")] = 160,
+    workers: WorkersOption = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the curve, table and config.")
     ] = Path("fleet-size"),
@@ -273,6 +289,7 @@ def fleet_size_command(
         min_cars=min_cars,
         max_cars=max_cars,
         on_point=report,
+        workers=workers or usable_cores(),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {

@@ -66,6 +66,7 @@ DECLINE_AFTER_S = 60.0  # a driver who declines does so about a minute after the
 CHECK_AFTER_S = 1.0  # escalation checks run just after a deadline (they need now > due)
 
 REPORT, CALL, DECLINE, ARRIVE, DONE, HOME, CHECK, SHIFT = range(8)
+_SCRIPTED = frozenset({REPORT, SHIFT})  # known before the run; the rest follow from it
 _FINISHED = frozenset({AssignmentStatus.DONE, AssignmentStatus.DECLINED})
 
 
@@ -102,6 +103,7 @@ class SimulationResult:
     ``incidents`` then holds the incidents reported so far. ``handed_off`` are the
     incidents closed (cancelled) because a kind they need has no vehicle in the fleet
     with the skills they require: a dispatcher would arrange local rescue.
+    ``stretches`` is the number of processes whose parts the result joins (``split.py``).
     """
 
     incidents: tuple[Incident, ...]
@@ -112,6 +114,7 @@ class SimulationResult:
     events: int
     interrupted: bool
     wall_s: float
+    stretches: int = 1
 
     def unserved(self) -> tuple[Incident, ...]:
         """Incidents no vehicle reached (waiting, or still on the way when the run ended)."""
@@ -172,7 +175,8 @@ def shift_starts(fleet: Fleet, start: datetime, end: datetime) -> list[datetime]
             for day in shift.days
         }
     )
-    week = start - timedelta(seconds=second_of_week(start))  # Monday 00:00 local
+    # Monday 00:00 local (second_of_week drops the fraction of a second)
+    week = start - timedelta(seconds=second_of_week(start), microseconds=start.microsecond)
     found = []
     while week < end:
         found += [t for s in offsets if start <= (t := week + timedelta(seconds=s)) < end]
@@ -218,21 +222,11 @@ def simulate(
     InvalidInputError
         ``incidents`` unsorted or with a repeated id.
     """
-    _check_order(incidents)
+    check_order(incidents)
     started = time.perf_counter()
-    dispatcher.expect_sites(
-        np.array([s.request.lat for s in incidents]), np.array([s.request.lon for s in incidents])
-    )
-    run = _Run(
-        dispatcher,
-        clock,
-        incidents,
-        trips or BaseTrips(dispatcher.router, dispatcher.store.fleet(), incidents),
-    )
     start = incidents[0].request.reported_at if incidents else clock.now()
-    last = incidents[-1].request.reported_at if incidents else start
-    for moment in shift_starts(dispatcher.store.fleet(), start, until or last + timedelta(days=1)):
-        run.push(moment.timestamp(), SHIFT)
+    expect_sites(dispatcher, incidents)
+    run = start_run(dispatcher, clock, incidents, trips=trips, until=until)
     interrupted = False
     try:
         run.loop(progress, every=max(1, len(incidents) // 100))
@@ -250,7 +244,40 @@ def simulate(
     )
 
 
-def _check_order(incidents: Sequence[SimIncident]) -> None:
+def start_run(
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    incidents: Sequence[SimIncident],
+    *,
+    trips: BaseTrips | None = None,
+    until: datetime | None = None,
+    first: int = 0,
+) -> EventLoop:
+    """The event loop of :func:`simulate`, ready to run from incident ``first`` on (a later
+    stretch of a split run starts there with nothing going on; see ``split.py``)."""
+    run = EventLoop(
+        dispatcher,
+        clock,
+        incidents,
+        trips or BaseTrips(dispatcher.router, dispatcher.store.fleet(), incidents),
+        first=first,
+    )
+    start = incidents[0].request.reported_at if incidents else clock.now()
+    last = incidents[-1].request.reported_at if incidents else start
+    begin = incidents[first].request.reported_at if first < len(incidents) else start
+    for moment in shift_starts(dispatcher.store.fleet(), begin, until or last + timedelta(days=1)):
+        run.push(moment.timestamp(), SHIFT)
+    return run
+
+
+def expect_sites(dispatcher: Dispatcher, incidents: Sequence[SimIncident]) -> None:
+    """Classify and snap every incident site in one batch before the run."""
+    dispatcher.expect_sites(
+        np.array([s.request.lat for s in incidents]), np.array([s.request.lon for s in incidents])
+    )
+
+
+def check_order(incidents: Sequence[SimIncident]) -> None:
     keys = [(s.request.reported_at, s.request.id) for s in incidents]
     if any(a > b for a, b in itertools.pairwise(keys)):
         raise InvalidInputError(
@@ -261,7 +288,7 @@ def _check_order(incidents: Sequence[SimIncident]) -> None:
 
 
 @dataclass
-class _Run:
+class EventLoop:
     """The event loop's state; each handler is one kind of event."""
 
     dispatcher: Dispatcher
@@ -280,15 +307,34 @@ class _Run:
     _sent_kinds: set[tuple[int, VehicleKind]] = field(default_factory=set)
     _home_due: dict[str, float] = field(default_factory=dict)
     _index: dict[str, int] = field(default_factory=dict)  # incident id -> k
+    first: int = 0  # the first incident this run reports
+    # Asked before a report (its index) at which nothing is going on; True stops the run.
+    quiet: Callable[[int], bool] | None = None
+    _pending: int = 0  # events in the queue other than reports and shift starts
+    _fleet_at_rest: tuple = ()  # the vehicles as they were before the first event
 
     def __post_init__(self) -> None:
         self.now = self.clock.now()
         self._index = {s.request.id: k for k, s in enumerate(self.incidents)}
-        for k, s in enumerate(self.incidents):
-            self.push(s.request.reported_at.timestamp(), REPORT, k)
+        for k in range(self.first, len(self.incidents)):
+            self.push(self.incidents[k].request.reported_at.timestamp(), REPORT, k)
+        self._fleet_at_rest = self.dispatcher.store.fleet().vehicles
 
     def push(self, at_s: float, kind: int, incident: int = -1, vehicle_id: str = "") -> None:
+        if kind not in _SCRIPTED:
+            self._pending += 1
         heapq.heappush(self.queue, (at_s, next(self._seq), kind, incident, vehicle_id))
+
+    def at_rest(self) -> bool:
+        """Nothing is going on: no incident open, every vehicle as it was at the start
+        (at its base, available), no event due but reports and shift starts. From such a
+        moment on, the run goes exactly as a run starting there would."""
+        store = self.dispatcher.store
+        return (
+            not self._pending
+            and not store.active_incidents()
+            and store.fleet().vehicles == self._fleet_at_rest
+        )
 
     def loop(self, progress: Callable[[int], None] | None, *, every: int) -> None:
         reported = 0
@@ -303,7 +349,12 @@ class _Run:
             SHIFT: self._shift,
         }
         while self.queue:
-            at_s, _, kind, incident, vehicle_id = heapq.heappop(self.queue)
+            at_s, _, kind, incident, vehicle_id = self.queue[0]
+            if kind == REPORT and self.quiet and self.at_rest() and self.quiet(incident):
+                return  # the rest of the run is another's
+            heapq.heappop(self.queue)
+            if kind not in _SCRIPTED:
+                self._pending -= 1
             self.now = datetime.fromtimestamp(at_s, SHANGHAI_TZ)
             self.clock.set(self.now)
             handlers[kind](at_s, incident, vehicle_id)

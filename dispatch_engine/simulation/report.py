@@ -144,6 +144,7 @@ def summarize(
             "events": result.events,
             "wall_s": round(wall_s, 2),
             "incidents_per_s": round(len(rows) / wall_s, 1) if wall_s > 0 else None,
+            "processes": result.stretches,
         },
         "zones": zones,
         "districts": districts,

@@ -37,8 +37,9 @@ from dispatch_engine.simulation.demand import (
     load_replay,
     script,
 )
-from dispatch_engine.simulation.des import SimIncident, SimulationResult, simulate
+from dispatch_engine.simulation.des import SimIncident, SimulationResult
 from dispatch_engine.simulation.report import outcomes, summarize
+from dispatch_engine.simulation.split import simulate_split
 from dispatch_engine.store.memory import MemoryDispatchStore
 
 
@@ -130,15 +131,21 @@ def dispatcher_for(scenario: Scenario, fleet: Fleet) -> tuple[Dispatcher, Manual
 
 
 def simulate_fleet(
-    scenario: Scenario, fleet: Fleet | None = None, *, progress: Callable[[int], None] | None = None
+    scenario: Scenario,
+    fleet: Fleet | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
-    """Run the scenario's incidents against ``fleet`` (default: the scenario's fleet)."""
+    """Run the scenario's incidents against ``fleet`` (default: the scenario's fleet), on
+    ``workers`` processes (``split.py``; the same result as one)."""
     fleet = fleet or scenario.fleet
     dispatcher, clock = dispatcher_for(scenario, fleet)
-    return simulate(
+    return simulate_split(
         dispatcher,
         clock,
         scenario.incidents,
+        workers=workers,
         until=scenario.period[1] + timedelta(days=1),
         progress=progress,
     )

@@ -76,9 +76,10 @@ from dispatch_engine.simulation.demand import (
     load_demand,
     script,
 )
-from dispatch_engine.simulation.des import BaseTrips, SimIncident, SimulationResult, simulate
+from dispatch_engine.simulation.des import BaseTrips, SimIncident, SimulationResult
 from dispatch_engine.simulation.report import ZONES, outcomes
 from dispatch_engine.simulation.runs import RunInputs, Scenario, dispatcher_for
+from dispatch_engine.simulation.split import simulate_split
 
 ARRIVAL_THRESHOLDS_MIN = (15, 30, 60)
 _NIGHT_PROBE_HOURS = (2, 12)  # a night-shift car is on shift at 02:00 and off at 12:00
@@ -420,17 +421,20 @@ def simulate_policy(
     *,
     trips: BaseTrips | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run a scenario's incidents through the production dispatcher under ``policy``.
 
     ``trips`` (built when omitted) may be shared by runs of the same scenario: it only
-    caches road times between its incidents and its fleet's bases.
+    caches road times between its incidents and its fleet's bases. ``workers`` processes
+    share the run (``split.py``; same result).
     """
     dispatcher, clock = dispatcher_for(scenario, scenario.fleet)
-    return simulate(
+    return simulate_split(
         dispatcher.with_policy(policy),
         clock,
         scenario.incidents,
+        workers=workers,
         trips=trips or BaseTrips(scenario.router, scenario.fleet, scenario.incidents),
         until=scenario.period[1] + timedelta(days=1),
         progress=progress,

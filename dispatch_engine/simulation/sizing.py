@@ -165,9 +165,11 @@ def fleet_size(
     min_cars: int,
     max_cars: int,
     on_point: Callable[[SizingPoint], None] | None = None,
+    workers: int = 1,
 ) -> SizingResult:
     """The smallest survey fleet (placed by MCLP) whose simulated share within ``minutes``
-    of the Shaoguan incidents reaches ``target`` (see the module docstring).
+    of the Shaoguan incidents reaches ``target`` (see the module docstring); each fleet's
+    run on ``workers`` processes.
 
     The placement weighs the positions of the scenario's Shaoguan incidents (at most
     :data:`DEMAND_POINTS`, evenly spread over the run), i.e. the demand simulated.
@@ -201,7 +203,7 @@ def fleet_size(
     def evaluate(cars: int) -> SizingPoint:
         chosen, covered, optimal = place(costs, cars, minutes)
         fleet = sized_fleet(scenario.fleet, sites, chosen, scenario.classifier)
-        result = simulate_fleet(scenario, fleet)
+        result = simulate_fleet(scenario, fleet, workers=workers)
         return SizingPoint(cars, share_within(result, minutes), covered, optimal, chosen)
 
     return search(

@@ -150,14 +150,14 @@ def test_ctrl_c_writes_the_partial_report(grid_files, tmp_path, monkeypatch):
     """Ctrl-C during the run still writes the report of the incidents so far, exit code 130."""
     from dispatch_engine.simulation import des
 
-    report = des._Run._report
+    report = des.EventLoop._report
 
     def interrupted_at_the_fourth(run, at_s, k, vehicle_id):
         if k == 3:
             raise KeyboardInterrupt
         report(run, at_s, k, vehicle_id)
 
-    monkeypatch.setattr(des._Run, "_report", interrupted_at_the_fourth)
+    monkeypatch.setattr(des.EventLoop, "_report", interrupted_at_the_fourth)
     fleet, demand = grid_files
     result = runner.invoke(
         app, simulate_args(fleet, demand, tmp_path / "cut", "--json", "--no-map")
@@ -166,3 +166,23 @@ def test_ctrl_c_writes_the_partial_report(grid_files, tmp_path, monkeypatch):
     summary = json.loads(result.stdout)
     assert summary["run"]["interrupted"] and summary["run"]["incidents"] == 3
     assert (tmp_path / "cut" / "summary.json").exists()
+
+
+def test_simulate_on_several_processes_reports_the_same(grid_files, tmp_path):
+    """--workers splits the run (40 days, ~640 incidents, two stretches): the summary is
+    the one-process summary; --workers 0 is refused in one line."""
+    fleet, demand = grid_files
+    summaries = []
+    for workers, processes in (("1", 1), ("2", 2)):
+        args = simulate_args(fleet, demand, tmp_path / workers, "--json", "--no-map")
+        args[args.index("--days") + 1] = "40"
+        result = runner.invoke(app, [*args, "--workers", workers])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        summary.pop("outputs")
+        assert all(summary["run"].pop(k) > 0 for k in ("wall_s", "incidents_per_s"))
+        assert summary["run"].pop("processes") == processes
+        summaries.append(summary)
+    assert summaries[0] == summaries[1]
+    zero = runner.invoke(app, simulate_args(fleet, demand, tmp_path / "x", "--workers", "0"))
+    assert zero.exit_code == 2 and "--workers" in zero.stderr
