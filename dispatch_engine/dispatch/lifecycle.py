@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from dispatch_engine.dispatch.model import Assignment, AssignmentStatus, Incident, IncidentStatus
 from dispatch_engine.errors import ConflictError
+from dispatch_engine.records import evolve
 
 _NEXT: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
     AssignmentStatus.ASSIGNED: frozenset({AssignmentStatus.ARRIVED, AssignmentStatus.DECLINED}),
@@ -23,7 +22,7 @@ def move(assignment: Assignment, to: AssignmentStatus) -> Assignment:
             f"vehicle {assignment.vehicle_id} cannot go from '{assignment.status}' to '{to}'",
             field="type",
         )
-    return dataclasses.replace(assignment, status=to)
+    return evolve(assignment, status=to)
 
 
 def require_open(incident: Incident) -> None:
@@ -50,7 +49,7 @@ def replace_assignment(incident: Incident, updated: Assignment) -> Incident:
         else a
         for a in incident.assignments
     )
-    return dataclasses.replace(incident, assignments=assignments)
+    return evolve(incident, assignments=assignments)
 
 
 def settle_status(incident: Incident) -> Incident:
@@ -66,4 +65,4 @@ def settle_status(incident: Incident) -> Incident:
         status = IncidentStatus.ON_SCENE
     else:
         status = IncidentStatus.ASSIGNED
-    return incident if status == incident.status else dataclasses.replace(incident, status=status)
+    return incident if status == incident.status else evolve(incident, status=status)

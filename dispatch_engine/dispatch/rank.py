@@ -164,19 +164,28 @@ class FleetLocator:
     ) -> LocatedFleet:
         """``located`` with the vehicles at ``rows`` located again."""
         points, found, snapped = self._locate_some([vehicles[i] for i in rows])
-        on_road = located.on_road.copy()
-        on_road[rows] = found
-        # each on-road vehicle's row in the old and new snapped rows, concatenated
-        source = np.cumsum(located.on_road) - 1
-        source[rows[found]] = len(located.snapped) + np.arange(len(snapped))
         lat, lon = located.points.lat.copy(), located.points.lon.copy()
         lat[rows], lon[rows] = points.lat, points.lon
-        relocated = dataclasses.replace(
-            located,
-            on_road=on_road,
-            snapped=Snapped.concat([located.snapped, snapped]).take(source[on_road]),
-            points=Points(lat, lon),
-        )
+        if np.array_equal(found, located.on_road[rows]):
+            # the usual move, road to road: the same rows of ``snapped``, new values
+            relocated = dataclasses.replace(
+                located,
+                snapped=located.snapped.updated(located._snapped_row[rows[found]], snapped),
+                points=Points(lat, lon),
+            )
+            relocated.__dict__["_snapped_row"] = located._snapped_row
+        else:
+            on_road = located.on_road.copy()
+            on_road[rows] = found
+            # each on-road vehicle's row in the old and new snapped rows, concatenated
+            source = np.cumsum(located.on_road) - 1
+            source[rows[found]] = len(located.snapped) + np.arange(len(snapped))
+            relocated = dataclasses.replace(
+                located,
+                on_road=on_road,
+                snapped=Snapped.concat([located.snapped, snapped]).take(source[on_road]),
+                points=Points(lat, lon),
+            )
         # the same vehicles in the same rows: keep the id lookup instead of rebuilding it
         relocated.__dict__["_row_of"] = located._row_of
         return relocated

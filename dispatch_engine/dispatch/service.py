@@ -7,7 +7,6 @@ vehicle as free after it was given to someone else (a vehicle is never double-bo
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
@@ -56,6 +55,7 @@ from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 from dispatch_engine.geo.crs import validate_lat_lon
 from dispatch_engine.geo.zones import ZONE_GUARANTEES, ZoneClassifier, require_service_area
 from dispatch_engine.network.router import Router
+from dispatch_engine.records import evolve
 
 # A vehicle driving back to base after a job is free to take the next one.
 DISPATCHABLE = frozenset({VehicleStatus.AVAILABLE, VehicleStatus.RETURNING})
@@ -239,7 +239,7 @@ class Dispatcher:
     ) -> Incident:
         """Record a claimed vehicle on the incident, escalating if it will be late."""
         assignment = self._assignment(incident, chosen, located, site, now)
-        incident = dataclasses.replace(incident, assignments=(*incident.assignments, assignment))
+        incident = evolve(incident, assignments=(*incident.assignments, assignment))
         risk = escalation.at_assignment(incident, assignment)
         return incident if risk is None else _escalate(incident, risk)
 
@@ -279,7 +279,7 @@ class Dispatcher:
         position: tuple[float, float] | None = None,
     ) -> Vehicle:
         lat, lon = (vehicle.lat, vehicle.lon) if position is None else position
-        updated = dataclasses.replace(vehicle, status=status, lat=lat, lon=lon)
+        updated = evolve(vehicle, status=status, lat=lat, lon=lon)
         self.store.save_vehicles([updated])
         return updated
 
@@ -303,12 +303,12 @@ class Dispatcher:
             if event_type == EventType.CALLED:
                 if incident.called_at is not None:
                     raise ConflictError(f"owner of {incident_id} was already called", field="type")
-                incident = dataclasses.replace(incident, called_at=now)
+                incident = evolve(incident, called_at=now)
             elif event_type == EventType.CANCELLED:
                 for a in incident.active():
                     if a.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.ARRIVED):
                         self._set_status(fleet.vehicle(a.vehicle_id), VehicleStatus.AVAILABLE)
-                incident = dataclasses.replace(incident, status=IncidentStatus.CANCELLED)
+                incident = evolve(incident, status=IncidentStatus.CANCELLED)
             else:
                 incident = self._vehicle_event(incident, event_type, vehicle_id, fleet, now)
             self.store.save_incident(incident)
@@ -329,7 +329,7 @@ class Dispatcher:
             incident = lifecycle.replace_assignment(
                 incident, lifecycle.move(assignment, AssignmentStatus.ARRIVED)
             )
-            incident = dataclasses.replace(incident, arrived_at=incident.arrived_at or now)
+            incident = evolve(incident, arrived_at=incident.arrived_at or now)
             self._set_status(vehicle, VehicleStatus.ON_SCENE, position=(req.lat, req.lon))
         elif event_type == EventType.DONE:
             incident = lifecycle.replace_assignment(
@@ -377,7 +377,7 @@ class Dispatcher:
                 new = escalation.overdue(incident, now)
                 if new:
                     self.store.save_incident(
-                        dataclasses.replace(incident, escalations=(*incident.escalations, *new))
+                        evolve(incident, escalations=(*incident.escalations, *new))
                     )
                     raised.extend(new)
         return raised
@@ -494,4 +494,4 @@ class Dispatcher:
 
 
 def _escalate(incident: Incident, item: Escalation) -> Incident:
-    return dataclasses.replace(incident, escalations=(*incident.escalations, item))
+    return evolve(incident, escalations=(*incident.escalations, item))

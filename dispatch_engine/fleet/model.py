@@ -404,7 +404,9 @@ class Fleet:
         """
         current = self.vehicle(updated.id)
         index = self._index_of[updated.id]
-        vehicles = (*self.vehicles[:index], updated, *self.vehicles[index + 1 :])
+        replaced = list(self.vehicles)
+        replaced[index] = updated
+        vehicles = tuple(replaced)
         same_links = (updated.kind, updated.base_id, updated.partner_id) == (
             current.kind,
             current.base_id,

@@ -148,8 +148,10 @@ def as_points(lat: np.ndarray | float, lon: np.ndarray | float) -> Points:
     """Validate coordinates (naming the bad field) and wrap them as arrays."""
     lat_a = np.atleast_1d(np.asarray(lat, dtype=np.float64))
     lon_a = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-    for la, lo in zip(lat_a, lon_a, strict=True):
-        validate_lat_lon(float(la), float(lo))
+    in_range = (np.abs(lat_a) <= 90.0) & (np.abs(lon_a) <= 180.0)  # False for nan
+    if lat_a.shape != lon_a.shape or not in_range.all():
+        for la, lo in zip(lat_a, lon_a, strict=True):  # the first bad one names its field
+            validate_lat_lon(float(la), float(lo))
     return Points(lat_a, lon_a)
 
 

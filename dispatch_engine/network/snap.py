@@ -51,6 +51,15 @@ class Snapped:
         """A subset of the points, e.g. the available vehicles of a pinned fleet."""
         return Snapped(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
+    def updated(self, rows: np.ndarray, values: Snapped) -> Snapped:
+        """A copy with the points at ``rows`` replaced by ``values`` (one per row)."""
+        fields = {}
+        for name in self.__dataclass_fields__:
+            column = getattr(self, name).copy()
+            column[rows] = getattr(values, name)
+            fields[name] = column
+        return Snapped(**fields)
+
     @staticmethod
     def concat(parts: Sequence[Snapped]) -> Snapped:
         """Snapped points one after another (no part at all: no point)."""

@@ -59,8 +59,9 @@ from dispatch_engine.fleet.model import (
     VehicleStatus,
     second_of_week,
 )
-from dispatch_engine.network.engine import EstimateEngine
+from dispatch_engine.network.engine import EstimateEngine, Points
 from dispatch_engine.network.router import Router
+from dispatch_engine.network.snap import Snapped
 
 DECLINE_AFTER_S = 60.0  # a driver who declines does so about a minute after the assignment
 CHECK_AFTER_S = 1.0  # escalation checks run just after a deadline (they need now > due)
@@ -128,39 +129,70 @@ class BaseTrips:
     an incident: one search per base (the road engine's ``many_to_one``) gives the trip
     from every incident at once; ``one_to_many`` gives the trips out. Ends off the road
     network get the flagged estimate, as ``Router.route`` does.
+
+    Only the incidents ``rows`` (default: all) are located and searched, when first
+    asked about: a stretch of a split run needs its own. Asked about another incident,
+    the trips widen to all of them (the same numbers: each is its own search's answer).
     """
 
-    def __init__(self, router: Router, fleet: Fleet, incidents: Sequence[SimIncident]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        fleet: Fleet,
+        incidents: Sequence[SimIncident],
+        *,
+        rows: range | None = None,
+    ) -> None:
         self.router = router
         self.fleet = fleet
-        lat = np.array([s.request.lat for s in incidents], dtype=np.float64)
-        lon = np.array([s.request.lon for s in incidents], dtype=np.float64)
-        self._points = router.fallback.locate(lat, lon)
-        self._found, self._snapped = router.road.locate_where_possible(lat, lon)
+        self.incidents = incidents
+        self.rows = range(len(incidents)) if rows is None else rows
+        self._located: tuple[Points, np.ndarray, Snapped] | None = None
         self._columns: dict[tuple[str, bool], np.ndarray] = {}
+
+    def covering(self, rows: range) -> BaseTrips:
+        """The same trips, worked out for the incidents ``rows`` only."""
+        return BaseTrips(self.router, self.fleet, self.incidents, rows=rows)
 
     def home_s(self, incident_index: int, base_id: str) -> float:
         """From incident ``incident_index`` to the base."""
-        return float(self._column(base_id, outbound=False)[incident_index])
+        return self._trip(base_id, incident_index, outbound=False)
 
     def out_s(self, base_id: str, incident_index: int) -> float:
         """From the base to incident ``incident_index``."""
-        return float(self._column(base_id, outbound=True)[incident_index])
+        return self._trip(base_id, incident_index, outbound=True)
+
+    def _trip(self, base_id: str, k: int, *, outbound: bool) -> float:
+        if k not in self.rows:
+            self.rows = range(len(self.incidents))
+            self._located = None
+            self._columns.clear()
+        return float(self._column(base_id, outbound=outbound)[k - self.rows.start])
+
+    def _locate(self) -> tuple[Points, np.ndarray, Snapped]:
+        if self._located is None:
+            sites = [self.incidents[k].request for k in self.rows]
+            lat = np.array([s.lat for s in sites], dtype=np.float64)
+            lon = np.array([s.lon for s in sites], dtype=np.float64)
+            found, snapped = self.router.road.locate_where_possible(lat, lon)
+            self._located = (self.router.fallback.locate(lat, lon), found, snapped)
+        return self._located
 
     def _column(self, base_id: str, *, outbound: bool) -> np.ndarray:
         column = self._columns.get((base_id, outbound))
         if column is not None:
             return column
+        points, found, snapped = self._locate()
         base = self.fleet.base(base_id)
         fallback: EstimateEngine = self.router.fallback
-        column = fallback.many_to_one(self._points, fallback.locate(base.lat, base.lon))
+        column = fallback.many_to_one(points, fallback.locate(base.lat, base.lon))
         road = self.router.road
         base_found, base_snapped = road.locate_where_possible(base.lat, base.lon)
-        if base_found[0] and self._found.any():
+        if base_found[0] and found.any():
             if outbound:
-                column[self._found] = road.one_to_many(base_snapped, self._snapped)
+                column[found] = road.one_to_many(base_snapped, snapped)
             else:
-                column[self._found] = road.many_to_one(self._snapped, base_snapped)
+                column[found] = road.many_to_one(snapped, base_snapped)
         self._columns[(base_id, outbound)] = column
         return column
 

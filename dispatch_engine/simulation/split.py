@@ -193,7 +193,7 @@ class _Job:
             self.dispatcher,
             self.clock,
             self.incidents,
-            trips=self.trips,
+            trips=self.trips.covering(range(first, ahead)),
             until=self.until,
             first=first,
         )

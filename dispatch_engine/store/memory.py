@@ -6,13 +6,13 @@ each read or write whole when several threads share it.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterable
 
 from dispatch_engine.dispatch.lifecycle import CLOSED
 from dispatch_engine.dispatch.model import Event, Incident
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
+from dispatch_engine.records import evolve
 
 
 class MemoryDispatchStore:
@@ -39,7 +39,7 @@ class MemoryDispatchStore:
             vehicle = self._fleet.vehicle(vehicle_id)
             if vehicle.status not in allowed:
                 return None
-            claimed = dataclasses.replace(vehicle, status=status)
+            claimed = evolve(vehicle, status=status)
             self._fleet = self._fleet.with_vehicle(claimed)
             return claimed
 
