@@ -125,9 +125,10 @@ def haversine_m(
 ) -> np.ndarray:
     """Great-circle distance in metres (broadcasting)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat, dlon = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    dlat, dlon = p2 - p1, np.radians(np.subtract(lon2, lon1))
     a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    # rounding may leave ``a`` a hair outside [0, 1] (np.clip: the same, slower on small arrays)
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(np.maximum(a, 0.0), 1.0)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,14 +145,20 @@ class Points:
         return Points(self.lat[index], self.lon[index])
 
 
+_CHECK_ONE_BY_ONE = 8  # points: up to this many, a Python check is quicker than numpy's
+
+
 def as_points(lat: np.ndarray | float, lon: np.ndarray | float) -> Points:
     """Validate coordinates (naming the bad field) and wrap them as arrays."""
     lat_a = np.atleast_1d(np.asarray(lat, dtype=np.float64))
     lon_a = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-    in_range = (np.abs(lat_a) <= 90.0) & (np.abs(lon_a) <= 180.0)  # False for nan
-    if lat_a.shape != lon_a.shape or not in_range.all():
-        for la, lo in zip(lat_a, lon_a, strict=True):  # the first bad one names its field
-            validate_lat_lon(float(la), float(lo))
+    # a few points one by one; many in numpy, then one by one only to name the bad one
+    if lat_a.size > _CHECK_ONE_BY_ONE and lat_a.shape == lon_a.shape:
+        in_range = (np.abs(lat_a) <= 90.0) & (np.abs(lon_a) <= 180.0)  # False for nan
+        if in_range.all():
+            return Points(lat_a, lon_a)
+    for la, lo in zip(lat_a.tolist(), lon_a.tolist(), strict=True):
+        validate_lat_lon(la, lo)
     return Points(lat_a, lon_a)
 
 
