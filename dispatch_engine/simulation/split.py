@@ -15,9 +15,11 @@ result is always the one :func:`~dispatch_engine.simulation.des.simulate` gives.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ from dispatch_engine.simulation.des import (
 )
 
 MIN_STRETCH = 300  # incidents: below that a process costs more than it saves
+_BATCH = 200  # incidents a stretch's process sends at a time
 
 
 def usable_cores() -> int:
@@ -113,8 +116,10 @@ def simulate_split(
         process = context.Process(target=_child, args=(job, results_out), daemon=True)
         process.start()
         results_out.close()
-        children.append((process, results_in))
+        children.append((process, _Inbox(results_in)))
     jobs[0].keep_own_links()
+    for _, inbox in children:
+        inbox.start()
 
     def report(count: int) -> None:
         reported[0] = count
@@ -123,12 +128,12 @@ def simulate_split(
 
     try:
         stretches = [jobs[0].run(report)]
-        for _, results_in in children:
+        for _, inbox in children:
             if stretches[-1].stopped_at is None:
                 break  # it ran to the end: the later stretches are not needed
-            while not results_in.poll(0.25):
+            while not inbox.done.wait(0.25):
                 report(reported[0])
-            stretches.append(_received(results_in.recv()))
+            stretches.append(inbox.stretch())
     except KeyboardInterrupt:
         return _so_far(jobs[0], started)
     finally:
@@ -183,7 +188,13 @@ class _Job:
             if i != self.j - 1:
                 writer.close()
 
-    def run(self, progress: Callable[[int], None]) -> Stretch:
+    def run(
+        self,
+        progress: Callable[[int], None],
+        send: Callable[[tuple[Incident, ...]], None] | None = None,
+    ) -> Stretch:
+        """Run the stretch; with ``send``, incidents closed at a rest go out in batches
+        as the run goes (the parent takes them in meanwhile), the rest come at the end."""
         first = self.firsts[self.j]
         last = self.j + 1 == len(self.firsts)
         # its own sites, and those of the next stretch it is likely to run before handing over
@@ -202,9 +213,13 @@ class _Job:
         follower = None if last else _Follower(self.links[self.j][0])
         handover = len(self.incidents) if last else self.firsts[self.j + 1]
         stopped_at: list[int] = []
+        sent = [first]  # incidents before this one were sent
 
         def quiet(k: int) -> bool:
             rests[k] = Rest(k, loop.events, len(loop.busy), len(loop.handed_off))
+            if send is not None and k - sent[0] >= _BATCH:  # all closed: nothing is going on
+                send(self._reported(sent[0], k))
+                sent[0] = k
             if earlier is not None:
                 _tell(earlier, k)
             if follower is not None and k >= handover and follower.rested_at(k):
@@ -218,7 +233,11 @@ class _Job:
             _tell(earlier, len(self.incidents))  # no more rests to come
         return Stretch(
             first=first,
-            incidents=tuple(self.dispatcher.store.incidents()),
+            incidents=(
+                tuple(self.dispatcher.store.incidents())
+                if send is None
+                else self._reported(sent[0], stopped_at[0] if stopped_at else len(self.incidents))
+            ),
             busy=tuple(loop.busy),
             handed_off=tuple(loop.handed_off),
             events=loop.events,
@@ -226,6 +245,41 @@ class _Job:
             rests=rests,
             stopped_at=stopped_at[0] if stopped_at else None,
         )
+
+    def _reported(self, start: int, stop: int) -> tuple[Incident, ...]:
+        """The incidents ``start`` to ``stop`` (exclusive) as they stand, those reported."""
+        found = (
+            self.dispatcher.store.get_incident(s.request.id) for s in self.incidents[start:stop]
+        )
+        return tuple(i for i in found if i is not None)
+
+
+class _Inbox(threading.Thread):
+    """Takes in a stretch process's messages as they come, so that it never waits to
+    send: batches of incidents, then the stretch (or why it failed)."""
+
+    def __init__(self, link: Connection) -> None:
+        super().__init__(daemon=True)
+        self.link = link
+        self.incidents: list[Incident] = []
+        self.last: Stretch | str = "the simulation process ended without its result"
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while isinstance(message := self.link.recv(), tuple):
+                self.incidents += message
+            self.last = message
+        except EOFError:
+            pass
+        finally:
+            self.done.set()
+
+    def stretch(self) -> Stretch:
+        """The stretch with every incident it sent; raises if its process failed."""
+        if isinstance(self.last, str):
+            raise RuntimeError(f"a simulation process failed:\n{self.last}")
+        return dataclasses.replace(self.last, incidents=(*self.incidents, *self.last.incidents))
 
 
 def _tell(link: Connection, k: int) -> None:
@@ -263,15 +317,9 @@ def _child(job: _Job, results: Connection) -> None:
         job.reported[job.j] = count
 
     try:
-        results.send(job.run(report))
+        results.send(job.run(report, send=results.send))
     except BaseException:  # noqa: BLE001 - any failure goes to the parent, which raises it
         results.send(traceback.format_exc())
-
-
-def _received(message: Stretch | str) -> Stretch:
-    if isinstance(message, str):
-        raise RuntimeError(f"a simulation process failed:\n{message}")
-    return message
 
 
 def _joined(

@@ -10,6 +10,7 @@ import pytest
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.dispatch.service import Dispatcher
 from dispatch_engine.fleet.model import VehicleKind
+from dispatch_engine.simulation import split as split_module
 from dispatch_engine.simulation.des import EventLoop, SimulationResult, simulate
 from dispatch_engine.simulation.split import simulate_split, stretch_starts
 from dispatch_engine.store.memory import MemoryDispatchStore
@@ -55,10 +56,14 @@ def same_run(a: SimulationResult, b: SimulationResult) -> None:
     assert (a.start, a.end, a.events, a.interrupted) == (b.start, b.end, b.events, b.interrupted)
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_split_run_equals_one_run(grid_router, classifier, boundaries, demand_file, workers):
+@pytest.mark.parametrize(("workers", "batch"), [(2, 200), (3, 200), (2, 5)])
+def test_split_run_equals_one_run(
+    grid_router, classifier, boundaries, demand_file, workers, batch, monkeypatch
+):
     """Ten days on the grid cut into stretches: the joined result is the one run's, byte
-    for byte, and it really joins several processes' parts."""
+    for byte, and it really joins several processes' parts (which send their incidents
+    at the end, or in batches as they go)."""
+    monkeypatch.setattr(split_module, "_BATCH", batch)
     incidents = busy_demand(grid_router, boundaries, demand_file, seed=5, days=10)
     one, split = both_ways(
         grid_router, classifier, based_fleet(), incidents, workers=workers, min_stretch=30
