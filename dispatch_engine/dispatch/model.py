@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from functools import cached_property
 
 from dispatch_engine.dispatch.rescue import TowPlan
 from dispatch_engine.fleet.model import VehicleKind
@@ -115,16 +114,21 @@ class Incident:
 
     def active(self) -> tuple[Assignment, ...]:
         """Assignments not declined (the vehicles actually serving)."""
-        return self._derived[0]
+        return self._derived()[0]
 
     def missing_kinds(self) -> tuple[VehicleKind, ...]:
         """Needed kinds with no active vehicle."""
-        return self._derived[1]
+        return self._derived()[1]
 
-    @cached_property
     def _derived(self) -> tuple[tuple[Assignment, ...], tuple[VehicleKind, ...]]:
         """What every step of a decision asks of an incident, worked out once per value
-        (an incident is immutable; a change is a new incident)."""
-        active = tuple(a for a in self.assignments if a.status != AssignmentStatus.DECLINED)
-        served = {a.kind for a in active}
-        return active, tuple(kind for kind in self.request.needs if kind not in served)
+        (an incident is immutable; a change is a new incident). Kept in the instance's
+        ``__dict__`` by hand: ``functools.cached_property`` takes a lock per first read,
+        and a simulated year makes hundreds of thousands of incident values."""
+        derived = self.__dict__.get("_derived_value")
+        if derived is None:
+            active = tuple(a for a in self.assignments if a.status != AssignmentStatus.DECLINED)
+            served = {a.kind for a in active}
+            missing = tuple(kind for kind in self.request.needs if kind not in served)
+            derived = self.__dict__["_derived_value"] = (active, missing)
+        return derived

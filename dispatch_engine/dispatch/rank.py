@@ -217,12 +217,15 @@ def eta_matrix(
     if road_vehicles.size and road_incidents.size:
         road = router.road
         if road_incidents.size == 1:  # one reverse search instead of one per vehicle
-            times = road.many_to_one(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s, at=at)
-            times = times[:, None]
+            column = int(road_incidents[0])
+            eta[road_vehicles, column] = road.many_to_one(
+                fleet.snapped, incidents.snapped, cutoff_s=cutoff_s, at=at
+            )
+            estimate[road_vehicles, column] = False
         else:
             times = road.many_to_many(fleet.snapped, incidents.snapped, cutoff_s=cutoff_s, at=at)
-        eta[np.ix_(road_vehicles, road_incidents)] = times
-        estimate[np.ix_(road_vehicles, road_incidents)] = False
+            eta[np.ix_(road_vehicles, road_incidents)] = times
+            estimate[np.ix_(road_vehicles, road_incidents)] = False
     return eta, estimate
 
 

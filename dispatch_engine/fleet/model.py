@@ -12,6 +12,7 @@ half-open, so a 08:00–20:00 shift covers 08:00 but not 20:00.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -363,10 +364,7 @@ class Fleet:
             If ``at`` is naive.
         """
         columns = self._columns
-        mask = columns.kind == _KIND_CODE[kind]
-        allowed = np.zeros(len(_STATUS_CODE), dtype=bool)
-        allowed[[_STATUS_CODE[s] for s in statuses]] = True
-        mask &= allowed[self._status]
+        mask = columns.of_kind(kind) & _allowed(statuses)[self._status]
         for skill in frozenset(skills):
             if skill not in columns.skill_column:
                 return np.zeros(0, dtype=np.int64)
@@ -432,6 +430,14 @@ _KIND_CODE = {kind: code for code, kind in enumerate(VehicleKind)}
 _STATUS_CODE = {status: code for code, status in enumerate(VehicleStatus)}
 
 
+@functools.cache
+def _allowed(statuses: frozenset[VehicleStatus]) -> np.ndarray:
+    """Bool per status code: whether it is one of ``statuses`` (a filter of the codes)."""
+    allowed = np.zeros(len(_STATUS_CODE), dtype=bool)
+    allowed[[_STATUS_CODE[s] for s in statuses]] = True
+    return allowed
+
+
 @dataclass(frozen=True, eq=False)
 class _Columns:
     """What never changes about a fleet's vehicles, as columns aligned with its rows."""
@@ -446,6 +452,14 @@ class _Columns:
     # between two of them, so it is worked out once per such stretch (in ``_on_shift``).
     changes_s: np.ndarray
     _on_shift: dict[int, np.ndarray] = field(default_factory=dict)
+    _of_kind: dict[VehicleKind, np.ndarray] = field(default_factory=dict)
+
+    def of_kind(self, kind: VehicleKind) -> np.ndarray:
+        """Bool per vehicle: of ``kind`` (worked out once per kind)."""
+        mask = self._of_kind.get(kind)
+        if mask is None:
+            mask = self._of_kind[kind] = self.kind == _KIND_CODE[kind]
+        return mask
 
     def on_shift(self, second: int) -> np.ndarray:
         """Bool per vehicle: on shift at ``second`` seconds after Monday 00:00 local."""

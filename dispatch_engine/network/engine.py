@@ -578,8 +578,12 @@ class CoreEngine(ABC):
         self, points: Snapped, core: np.ndarray, cost: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         at = np.where(points.at_node >= 0, self._core_of[np.maximum(points.at_node, 0)], -1)
-        at_cost = np.where(at >= 0, 0.0, np.inf)
-        return np.column_stack([core, at]), np.column_stack([cost, at_cost])
+        # columns 0-1 the chain options, 2 the junction (filled in: cheaper than stacking)
+        all_core = np.empty((core.shape[0], 3), dtype=np.int64)
+        all_core[:, :2], all_core[:, 2] = core, at
+        all_cost = np.empty((cost.shape[0], 3))
+        all_cost[:, :2], all_cost[:, 2] = cost, np.where(at >= 0, 0.0, np.inf)
+        return all_core, all_cost
 
     def _chain_nodes(
         self, chain: int, *, from_s: float = -np.inf, to_s: float = np.inf
