@@ -32,7 +32,7 @@ import numpy as np
 
 from dispatch_engine.fleet.model import Vehicle
 from dispatch_engine.network.engine import Points, haversine_m
-from dispatch_engine.network.router import Router
+from dispatch_engine.network.router import LocatedPoints, Router, locate_points
 from dispatch_engine.network.snap import Snapped
 
 
@@ -41,35 +41,6 @@ class Candidate:
     vehicle: Vehicle
     eta_s: float
     estimate: bool
-
-
-@dataclass(frozen=True, eq=False)
-class LocatedPoints:
-    """WGS-84 points located once for every query about them: snapped where near a road."""
-
-    points: Points
-    found: np.ndarray  # bool per point: near enough to a road to be snapped
-    snapped: Snapped  # the found points, in order
-
-    def take(self, index: int) -> LocatedPoints:
-        """One of the points, still located (no second snap)."""
-        found = self.found[index : index + 1]
-        rows = np.cumsum(self.found)[index : index + 1][found] - 1
-        return LocatedPoints(
-            self.points.take(slice(index, index + 1)), found, self.snapped.take(rows)
-        )
-
-
-def locate_points(
-    router: Router, lat: np.ndarray | float, lon: np.ndarray | float
-) -> LocatedPoints:
-    """Validate and locate points (incidents) for :func:`eta_matrix` and routes."""
-    found, snapped = router.road.locate_where_possible(lat, lon)
-    return LocatedPoints(Points(_as_array(lat), _as_array(lon)), found, snapped)
-
-
-def _as_array(values: np.ndarray | float) -> np.ndarray:
-    return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
 
 @dataclass(frozen=True, eq=False)

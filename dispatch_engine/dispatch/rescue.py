@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch_engine.datafiles import read_yaml_model
 from dispatch_engine.geo.zones import ZoneResult
-from dispatch_engine.network.router import Router
+from dispatch_engine.network.router import LocatedPoints, Router, locate_points
 
 FREE_TOW_ZONES = frozenset({"shaoguan", "guangdong"})
 
@@ -59,6 +59,21 @@ class TowPlan:
     reason: str
 
 
+@dataclass(frozen=True, eq=False)
+class ShopSites:
+    """The designated repair shops, located on the roads once: every tow asks which is
+    nearest, and locating them is most of what a tow plan costs."""
+
+    shops: tuple[RepairShop, ...]
+    sites: LocatedPoints
+
+    @classmethod
+    def locate(cls, router: Router, shops: tuple[RepairShop, ...]) -> ShopSites:
+        lat = np.array([s.lat for s in shops], dtype=np.float64)
+        lon = np.array([s.lon for s in shops], dtype=np.float64)
+        return cls(shops, locate_points(router, lat, lon))
+
+
 def load_repair_shops(path: Path) -> tuple[RepairShop, ...]:
     """Read the designated shops; a bad file names the field."""
     parsed = read_yaml_model(path, _ShopsIn)
@@ -68,7 +83,7 @@ def load_repair_shops(path: Path) -> tuple[RepairShop, ...]:
 def plan_tow(
     router: Router,
     zone: ZoneResult,
-    shops: tuple[RepairShop, ...],
+    shops: ShopSites | None,
     *,
     owner_destination: tuple[str, float, float] | None = None,
     route_length: bool = True,
@@ -76,7 +91,8 @@ def plan_tow(
     """The tow destination for an incident at ``zone.lat, zone.lon``.
 
     ``owner_destination`` is (name, lat, lon) when the owner names one. Returns None
-    outside Guangdong without an owner's destination (nothing to plan here). Without
+    outside Guangdong without an owner's destination, or without designated shops
+    (nothing to plan here). Without
     ``route_length`` the free tow's ``meters`` is NaN and no route is searched (planning
     runs read only where and how long).
     """
@@ -94,13 +110,11 @@ def plan_tow(
             False,
             "destination named by the owner: not the free tow",
         )
-    if zone.zone not in FREE_TOW_ZONES:
+    if zone.zone not in FREE_TOW_ZONES or shops is None:
         return None
-    seconds, estimate = router.one_to_many(
-        origin, np.array([s.lat for s in shops]), np.array([s.lon for s in shops])
-    )
+    seconds, estimate = router.one_to_many(locate_points(router, *origin), shops.sites)
     nearest = int(np.argmin(seconds))
-    shop = shops[nearest]
+    shop = shops.shops[nearest]
     reason = "free tow inside Guangdong to the nearest designated repair shop"
     if not route_length:
         seconds_s, is_estimate = float(seconds[nearest]), bool(estimate[nearest])

@@ -43,7 +43,7 @@ from dispatch_engine.dispatch.rank import (
     locate_points,
     rank_rows,
 )
-from dispatch_engine.dispatch.rescue import RepairShop, plan_tow
+from dispatch_engine.dispatch.rescue import RepairShop, ShopSites, plan_tow
 from dispatch_engine.dispatch.surge import (
     SurgeAssignment,
     SurgeProblem,
@@ -102,6 +102,7 @@ class Dispatcher:
             horizon_s  # farther than this, the dispatcher arranges local rescue instead
         )
         self.repair_shops = repair_shops
+        self._shop_sites: ShopSites | None = None  # located at the first tow
         self.router = router
         self.classifier = classifier
         self.clock = clock
@@ -134,6 +135,11 @@ class Dispatcher:
         self.classifier.pin(lat, lon)
         self.router.road.pin_locations(lat, lon)
 
+    def _located_shops(self) -> ShopSites | None:
+        if self._shop_sites is None and self.repair_shops:
+            self._shop_sites = ShopSites.locate(self.router, self.repair_shops)
+        return self._shop_sites
+
     def open_incident(self, request: IncidentRequest) -> Incident:
         """Zone and deadlines for a report (no vehicle yet); outside the area is an error."""
         if request.reported_at.tzinfo is None:
@@ -150,7 +156,7 @@ class Dispatcher:
             plan_tow(
                 self.router,
                 zone,
-                self.repair_shops,
+                self._located_shops(),
                 owner_destination=request.tow_destination,
                 route_length=self.route_lengths,
             )

@@ -16,7 +16,8 @@ import numpy as np
 from dispatch_engine.errors import OffNetworkError
 from dispatch_engine.network.cch import CCHEngine
 from dispatch_engine.network.compile import CompiledNetwork
-from dispatch_engine.network.engine import CoreEngine, EstimateEngine, RoadEngine, Route
+from dispatch_engine.network.engine import CoreEngine, EstimateEngine, Points, RoadEngine, Route
+from dispatch_engine.network.snap import Snapped
 from dispatch_engine.settings import Settings
 
 
@@ -24,6 +25,35 @@ def road_engine_from_settings(network: CompiledNetwork, settings: Settings) -> C
     """The road engine ``settings.engine`` names, over ``network``."""
     engine = CCHEngine if settings.engine == "cch" else RoadEngine
     return engine.from_settings(network, settings)
+
+
+@dataclass(frozen=True, eq=False)
+class LocatedPoints:
+    """WGS-84 points located once for every query about them: snapped where near a road."""
+
+    points: Points
+    found: np.ndarray  # bool per point: near enough to a road to be snapped
+    snapped: Snapped  # the found points, in order
+
+    def take(self, index: int) -> LocatedPoints:
+        """One of the points, still located (no second snap)."""
+        found = self.found[index : index + 1]
+        rows = np.cumsum(self.found)[index : index + 1][found] - 1
+        return LocatedPoints(
+            self.points.take(slice(index, index + 1)), found, self.snapped.take(rows)
+        )
+
+
+def locate_points(
+    router: Router, lat: np.ndarray | float, lon: np.ndarray | float
+) -> LocatedPoints:
+    """Validate and locate points (incidents) for :func:`eta_matrix` and routes."""
+    found, snapped = router.road.locate_where_possible(lat, lon)
+    return LocatedPoints(Points(_as_array(lat), _as_array(lon)), found, snapped)
+
+
+def _as_array(values: np.ndarray | float) -> np.ndarray:
+    return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -62,25 +92,22 @@ class Router:
 
     def one_to_many(
         self,
-        origin: tuple[float, float],
-        lat: np.ndarray,
-        lon: np.ndarray,
+        origin: LocatedPoints,
+        destinations: LocatedPoints,
         *,
         at: datetime | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Seconds from one point to many, and which of them are estimates.
+        """Seconds from one located point to many, and which of them are estimates.
 
         Road times for destinations on the network when the origin is too, the estimate
-        for the rest.
+        for the rest. Located ends (:func:`locate_points`) are located once for many
+        trips (e.g. to the designated repair shops).
         """
-        lat, lon = np.atleast_1d(lat), np.atleast_1d(lon)
-        seconds = self.fallback.one_to_many(
-            self.fallback.locate(*origin), self.fallback.locate(lat, lon)
-        )
-        estimate = np.ones(lat.size, dtype=bool)
-        origin_found, start = self.road.locate_where_possible(origin[0], origin[1])
-        found, ends = self.road.locate_where_possible(lat, lon)
-        if origin_found[0] and found.any():
-            seconds[found] = self.road.one_to_many(start, ends, at=at)
-            estimate[found] = False
+        seconds = self.fallback.one_to_many(origin.points, destinations.points)
+        estimate = np.ones(len(destinations.points), dtype=bool)
+        if origin.found[0] and destinations.found.any():
+            seconds[destinations.found] = self.road.one_to_many(
+                origin.snapped, destinations.snapped, at=at
+            )
+            estimate[destinations.found] = False
         return seconds, estimate
