@@ -122,6 +122,8 @@ class FleetLocator:
         found, snapped = self.router.road.locate_where_possible(lat, lon)
         # coarse partner-branch positions never count as on the road network
         coarse = np.array([v.position_is_estimate for v in vehicles], dtype=bool)
+        if not (coarse & found).any():  # the usual case: no snapped point to drop
+            return Points(lat, lon), found, snapped
         on_road = found & ~coarse
         return Points(lat, lon), on_road, snapped.take(on_road[found])
 
