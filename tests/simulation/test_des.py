@@ -166,6 +166,9 @@ def test_shift_starts_are_every_start_in_the_period():
     )
     starts = shift_starts(fleet, MONDAY, MONDAY + timedelta(days=2))
     assert starts == [MONDAY + timedelta(hours=h) for h in (8, 20, 32, 44)]
+    # from a moment with a fraction of a second: the same whole-second starts
+    later = MONDAY + timedelta(hours=1, microseconds=605165)
+    assert shift_starts(fleet, later, MONDAY + timedelta(days=2)) == starts
 
 
 def test_base_trips_equal_routes(grid_router):
