@@ -124,11 +124,19 @@ class _ThreadQueries:
 
     def __init__(self, metric: CCHMetric) -> None:
         self.metric = metric
-        self.query = CCHQuery(metric)
+        self._query: CCHQuery | None = None
         self._to: CCHManyToOne | None = None
         self._sources = np.empty(0, dtype=np.int64)
         self._from: CCHOneToMany | None = None
         self._targets = np.empty(0, dtype=np.int64)
+
+    @property
+    def query(self) -> CCHQuery:
+        """The point-to-point query (routes), made when first needed: runs that never
+        ask for a route (a planner's simulation) do not pay for it each traffic hour."""
+        if self._query is None:
+            self._query = CCHQuery(self.metric)
+        return self._query
 
     def to_target(self, sources: np.ndarray) -> CCHManyToOne:
         """Many-to-one search with ``sources`` pinned (re-pinned only when they change)."""
