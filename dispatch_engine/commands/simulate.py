@@ -224,7 +224,8 @@ def _print_summary(summary: dict) -> None:
     synthetic = " (SYNTHETIC)" if network["synthetic"] and not named else ""
     out.print(
         f"{run['incidents']:,} incidents, {run['events']:,} events in {run['wall_s']} s "
-        f"({run['incidents_per_s']} incidents/s) on {network['name']}{synthetic}; "
+        f"({run['incidents_per_s']} incidents/s, {run['processes']} process"
+        f"{'es' if run['processes'] > 1 else ''}) on {network['name']}{synthetic}; "
         f"handed off (no vehicle with the skills in reach): {run['handed_off']}"
     )
 
