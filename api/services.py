@@ -129,7 +129,8 @@ class Services:
         clock
             Time of every step (tests pass a ``ManualClock``).
         router
-            A ready travel-time router (tests share one); default: from the settings.
+            A ready travel-time router (tests share one); default: from the settings,
+            with the week's traffic hours prepared.
         """
         clock = clock or SystemClock()
         load_id_number_places()
@@ -146,6 +147,10 @@ class Services:
         )
         store.sync_fleet()
         dispatcher = build_dispatcher(settings, store=store, clock=clock, router=router)
+        if router is None:
+            # Every traffic hour of the week made ready now (a second or two): otherwise
+            # the first report of each hour in each server process waits for its hour.
+            dispatcher.router.road.prepare_week()
         calendar = BusinessCalendar(
             overrides=()
             if settings.calendar_file is None

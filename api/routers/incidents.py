@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import Dispatching, IdempotencyKey, Reading, Reporting, ServicesDep
 from api.schemas.claims import AuditOut
-from api.schemas.common import ERROR_RESPONSES, RECORD_ID, Limit, Offset, Page, page
+from api.schemas.common import (
+    ERROR_RESPONSES,
+    RECORD_ID,
+    Limit,
+    Offset,
+    Page,
+    json_answer,
+    page,
+)
 from api.schemas.incidents import IncidentEventIn, IncidentOut, ReportIn, ReportOut
 from dispatch_engine.dispatch.model import IncidentStatus
 from dispatch_engine.geo.zones import ZoneName
@@ -20,7 +28,7 @@ IncidentId = Annotated[str, Path(pattern=RECORD_ID, examples=["SG-20251130-00012
 @router.post("", status_code=201, response_model=ReportOut)
 def report_incident(
     body: ReportIn, caller: Reporting, services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> ReportOut:
+) -> Response:
     """Take a report: file the claim (report number, survey-waiver triage, deadlines, first
     SMS) and send the best available vehicle of each needed kind by road ETA.
 
@@ -28,9 +36,8 @@ def report_incident(
     `status=open`, and `POST /v1/surge` or a later decline fills it. Outside the service
     area is a 422 and nothing is stored.
     """
-    return ReportOut.of_report(
-        services.report(body, caller=caller, idempotency_key=idempotency_key)
-    )
+    taken = services.report(body, caller=caller, idempotency_key=idempotency_key)
+    return json_answer(ReportOut.of_report(taken), status_code=201)
 
 
 @router.get("", response_model=Page[IncidentOut])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
+from fastapi import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from dispatch_engine.geo.crs import SUPPORTED_CRS
@@ -118,4 +119,17 @@ def page(items: list[T], *, limit: int, offset: int) -> Page[T]:
         limit=limit,
         offset=offset,
         next_offset=offset + limit if more else None,
+    )
+
+
+def json_answer(model: BaseModel, *, status_code: int = 200) -> Response:
+    """``model`` as the JSON answer, serialised once.
+
+    Why: a sync endpoint that returns a model has FastAPI validate it again against the
+    route's ``response_model`` (in a second worker-thread hop) before serialising it. The
+    hot path (``POST /v1/incidents``) builds its answer model itself and returns it with
+    this; the route keeps ``response_model`` for the OpenAPI document.
+    """
+    return Response(
+        model.model_dump_json(by_alias=True), status_code=status_code, media_type="application/json"
     )

@@ -87,6 +87,15 @@ class ClaimsTransaction(Protocol):
 
     def update_claim(self, claim: Claim) -> None: ...
 
+    def move_claim(
+        self, number: str, source: ClaimState, target: ClaimState, **changes: object
+    ) -> Claim | None:
+        """Set the claim's state to ``target`` and the fields ``changes`` names, in one
+        write, if the claim is still in ``source``: the claim as written, else None (moved
+        meanwhile, or no such claim). Other fields keep what is stored.
+        """
+        ...
+
     def list_claims(self, *, state: ClaimState | None, limit: int, offset: int) -> list[Claim]:
         """Claims, newest report number first, optionally of one state."""
         ...

@@ -253,16 +253,17 @@ class ClaimsService:
             # allows it: a claim moved meanwhile (cancelled) then books nothing.
             with self._store.together():
                 incident = self._dispatch.dispatch(request)
-                return self._mark_dispatched(claim.number, incident, actor=actor)
+                return self._mark_dispatched(claim, incident, actor=actor)
         except ConflictError as exc:
             if exc.field != "id":
                 raise
         # An earlier call opened it but its reply was lost; take it up, do not open twice.
-        return self._mark_dispatched(
-            claim.number, self._dispatch.incident(incident_id), actor=actor
-        )
+        return self._mark_dispatched(claim, self._dispatch.incident(incident_id), actor=actor)
 
-    def _mark_dispatched(self, number: str, incident: Incident, *, actor: str) -> Claim:
+    def _mark_dispatched(self, claim: Claim, incident: Incident, *, actor: str) -> Claim:
+        """Move ``claim`` (as read before the dispatch) to ``dispatched``: in one write if
+        it is still in the state read, else from a fresh locked read (a handler moved it
+        meanwhile: the move may now be refused)."""
         etas_s = [assignment.eta_s for assignment in incident.active()]
         note = {
             "incident_id": incident.id,
@@ -271,11 +272,15 @@ class ClaimsService:
             "eta_s": min(etas_s) if etas_s else None,
             "arrival_due_at": incident.arrival_due_at.isoformat(),
         }
+        changes = {"incident_id": incident.id, "survey_waived": False}
         with writing(self._store, self._clock, actor) as step:
-            claim = step.tx.get_claim(number, for_update=True)
-            return step.move(
-                claim, S.DISPATCHED, note=note, incident_id=incident.id, survey_waived=False
+            moved = step.move_if_still(
+                claim.number, claim.state, S.DISPATCHED, note=note, **changes
             )
+            if moved is not None:
+                return moved
+            current = step.tx.get_claim(claim.number, for_update=True)
+            return step.move(current, S.DISPATCHED, note=note, **changes)
 
     def _dispatch_or_record(self, claim: Claim, *, actor: str) -> Claim:
         """Dispatch after intake or a lost waiver; a failure leaves the claim as it is, with

@@ -67,8 +67,31 @@ class Step:
         check_transition(claim.state, target)
         moved = replace(claim, state=target, **changes)
         self.tx.update_claim(moved)
-        self.audit(moved, f"claim.{target}", **{"from": claim.state, "to": target}, **(note or {}))
+        self._audit_move(claim.state, moved, note)
         return moved
+
+    def move_if_still(
+        self,
+        number: str,
+        source: ClaimState,
+        target: ClaimState,
+        *,
+        note: Mapping[str, object] | None = None,
+        **changes: Any,
+    ) -> Claim | None:
+        """:meth:`move` of a claim not read in this transaction, done only if it is still
+        in ``source`` (one conditional write: no locked read first); None otherwise."""
+        check_transition(source, target)
+        moved = self.tx.move_claim(number, source, target, **changes)
+        if moved is not None:
+            self._audit_move(source, moved, note)
+        return moved
+
+    def _audit_move(
+        self, source: ClaimState, moved: Claim, note: Mapping[str, object] | None
+    ) -> None:
+        target = moved.state
+        self.audit(moved, f"claim.{target}", **{"from": source, "to": target}, **(note or {}))
 
     def queue(self, kind: NoticeKind, claim: Claim, *, event_at: datetime | None = None) -> None:
         """Put the event's notices in the outbox, due from ``event_at`` (default: now)."""

@@ -1,9 +1,10 @@
 """The SQL implementation of the claims store protocols (``claims.ports``).
 
-One :class:`SqlClaimsTransaction` wraps one SQLAlchemy session in one database
-transaction. Rows are mapped to the core's frozen records on the way out, so nothing
-outside this package sees a row. Locks: ``for_update`` is ``SELECT ... FOR UPDATE`` on
-PostgreSQL; on SQLite every transaction already holds the write lock (``db.py``).
+One :class:`SqlClaimsTransaction` runs on one connection in one database transaction
+(an ORM session joins it for the rarer records). Rows are mapped to the core's frozen
+records on the way out, so nothing outside this package sees a row. Locks:
+``for_update`` is ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every transaction
+already holds the write lock (``db.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Row, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +57,7 @@ from dispatch_engine.claims.payments import (
 from dispatch_engine.claims.ports import IdempotencyRecord
 from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDecision, WaiverRule
 from dispatch_engine.errors import NotFoundError
-from dispatch_engine.store.db import joined_transaction, shared_transaction
+from dispatch_engine.store.db import Prepared, joined_transaction, shared_transaction
 from dispatch_engine.store.models import (
     AuditLogRow,
     Base,
@@ -70,7 +82,7 @@ class SqlClaimsStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._statements = _Statements(engine.dialect.name)
+        self._statements = _Statements(engine.dialect)
         self._reports = _Reports(REPORTS_REMEMBERED)
         # Daily sequences are advanced in transactions of their own on PostgreSQL (see
         # ``SqlClaimsTransaction.next_sequence``).
@@ -85,15 +97,17 @@ class SqlClaimsStore:
         """Commit when the block ends, roll back when it raises (inside :meth:`together`:
         when that block ends)."""
         shared = joined_transaction(self._engine)
-        if shared is None:
-            with self._sessions.begin() as session:
-                yield SqlClaimsTransaction(
-                    session, self._statements, self._reports, self._sequences
-                )
-            return
-        joined = self._sessions(bind=shared.connection, join_transaction_mode="rollback_only")
-        with joined, joined.begin():
-            yield SqlClaimsTransaction(joined, self._statements, self._reports, self._sequences)
+        begun = self._engine.begin() if shared is None else nullcontext(shared.connection)
+        with begun as connection:
+            tx = SqlClaimsTransaction(
+                connection, self._sessions, self._statements, self._reports, self._sequences
+            )
+            try:
+                yield tx
+            except BaseException:
+                tx.close(keep=False)
+                raise
+            tx.close(keep=True)
 
     def together(self) -> AbstractContextManager[None]:
         """Claims transactions and dispatch store calls inside the block commit as one
@@ -102,28 +116,48 @@ class SqlClaimsStore:
 
 
 class SqlClaimsTransaction:
-    """``ClaimsTransaction`` over one session; see the protocol for each method.
+    """``ClaimsTransaction`` on one connection's transaction; see the protocol for each
+    method.
 
     Claims, audit entries, notices, waiver decisions and idempotency keys go through
-    prebuilt Core statements on the session's connection (the per-report path: no ORM
-    unit of work, no statement built per call); the rarer records use the ORM.
+    prebuilt statements on the connection (the per-report path: no ORM session, no
+    statement built per call); the rarer records use an ORM session joined to the
+    transaction on first use.
     """
 
     def __init__(
         self,
-        session: Session,
+        connection: Connection,
+        sessions: sessionmaker[Session],
         statements: _Statements,
         reports: _Reports,
         sequences: Engine | None,
     ) -> None:
-        self._session = session
+        self._connection = connection
+        self._sessions = sessions
+        self._orm: Session | None = None
         self._sql = statements
         self._reports = reports
         self._sequences = sequences
-        self._connection = session.connection()
         # Report number -> row id of the claims this transaction has seen: the records
         # that hang off a claim (notices, audits, documents) need no lookup each.
         self._claim_ids: dict[str, int] = {}
+
+    @property
+    def _session(self) -> Session:
+        """The ORM session, joined to this transaction (it never commits it: the owner of
+        the transaction does; a rollback of the session rolls the transaction back)."""
+        if self._orm is None:
+            self._orm = self._sessions(bind=self._connection, join_transaction_mode="rollback_only")
+        return self._orm
+
+    def close(self, *, keep: bool) -> None:
+        """End the ORM session: its pending changes are written into the transaction
+        (before the commit) if ``keep``, else dropped (before the rollback)."""
+        if self._orm is not None:
+            with self._orm:
+                if keep:
+                    self._orm.flush()
 
     # --- shared ---------------------------------------------------------------------------
 
@@ -136,25 +170,25 @@ class SqlClaimsTransaction:
         # number is taken inside the transaction, and a rollback returns it.
         parameters = {"name": name, "day": day}
         if self._sequences is None:
-            return int(self._connection.execute(self._sql.next_sequence, parameters).scalar_one())
+            return int(self._sql.next_sequence.run(self._connection, parameters).rows[0][0])
         with self._sequences.connect() as connection:
-            return int(connection.execute(self._sql.next_sequence, parameters).scalar_one())
+            return int(self._sql.next_sequence.run(connection, parameters).rows[0][0])
 
     def reserve_idempotency_key(
         self, scope: str, key: str, fingerprint: str, *, at: datetime
     ) -> IdempotencyRecord | None:
         parameters = {"scope": scope, "key": key, "fingerprint": fingerprint, "created_at": at}
-        if self._connection.execute(self._sql.reserve_key, parameters).first() is not None:
+        if self._sql.reserve_key.run(self._connection, parameters).first() is not None:
             return None
         # Inserted by an earlier (now committed) transaction: this statement sees it.
-        row = self._connection.execute(self._sql.key_record, {"b_scope": scope, "b_key": key}).one()
+        (row,) = self._sql.key_record.run(self._connection, {"b_scope": scope, "b_key": key}).rows
         return IdempotencyRecord(
             scope=scope, key=key, fingerprint=row.fingerprint, result_ref=row.result_ref
         )
 
     def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
-        completed = self._connection.execute(
-            self._sql.complete_key, {"b_scope": scope, "b_key": key, "result_ref": result_ref}
+        completed = self._sql.complete_key.run(
+            self._connection, {"b_scope": scope, "b_key": key, "result_ref": result_ref}
         )
         if completed.rowcount == 0:
             raise NotFoundError(
@@ -162,8 +196,8 @@ class SqlClaimsTransaction:
             )
 
     def add_audit(self, entry: AuditEntry) -> None:
-        self._connection.execute(
-            self._sql.add_audit,
+        self._sql.add_audit.run(
+            self._connection,
             {
                 "at": entry.at,
                 "actor": entry.actor,
@@ -196,7 +230,7 @@ class SqlClaimsTransaction:
 
     def add_claim(self, claim: Claim) -> None:
         values = _claim_values(claim)
-        row_id = self._connection.execute(self._sql.add_claim, values).scalar_one()
+        row_id = self._sql.add_claim.run(self._connection, values).rows[0].id
         self._claim_ids[claim.number] = row_id
         self._reports.remember(values, claim.report)
 
@@ -205,11 +239,25 @@ class SqlClaimsTransaction:
 
     def update_claim(self, claim: Claim) -> None:
         # One UPDATE, no read first (claim rows are never held by the session's ORM).
-        updated = self._connection.execute(
-            self._sql.update_claim, {"b_number": claim.number, **_claim_values(claim)}
+        updated = self._sql.update_claim.run(
+            self._connection, {"b_number": claim.number, **_claim_values(claim)}
         )
         if updated.rowcount == 0:
             raise NotFoundError(f"no claim {claim.number}", field="number")
+
+    def move_claim(
+        self, number: str, source: ClaimState, target: ClaimState, **changes: object
+    ) -> Claim | None:
+        # One conditional UPDATE ... RETURNING: the row lock is taken by the write itself.
+        moved = self._sql.move_claim(tuple(sorted(changes))).run(
+            self._connection,
+            {"b_number": number, "b_state": source, "state": target, **changes},
+        )
+        row = moved.first()
+        if row is None:
+            return None
+        self._claim_ids[number] = row.id
+        return self._claim(row)
 
     def list_claims(self, *, state: ClaimState | None, limit: int, offset: int) -> list[Claim]:
         query = self._sql.claims.order_by(ClaimRow.number.desc()).limit(limit).offset(offset)
@@ -235,12 +283,12 @@ class SqlClaimsTransaction:
         )
         return [self._claim(row) for row in self._connection.execute(query)]
 
-    def _claim(self, row: Row[Any]) -> Claim:
-        return _claim(row, self._reports.report(row._mapping))
+    def _claim(self, row: Any) -> Claim:
+        return _claim(row, self._reports.report(row._asdict()))
 
-    def _claim_row(self, number: str, *, for_update: bool = False) -> Row[Any]:
+    def _claim_row(self, number: str, *, for_update: bool = False) -> Any:
         query = self._sql.lock_claim if for_update else self._sql.get_claim
-        row = self._connection.execute(query, {"number": number}).one_or_none()
+        row = query.run(self._connection, {"number": number}).first()
         if row is None:
             raise NotFoundError(f"no claim {number}", field="number")
         self._claim_ids[number] = row.id
@@ -254,8 +302,8 @@ class SqlClaimsTransaction:
 
     def add_waiver_audit(self, entry: WaiverAudit) -> None:
         decision = entry.decision
-        self._connection.execute(
-            self._sql.add_waiver_audit,
+        self._sql.add_waiver_audit.run(
+            self._connection,
             {
                 "claim_id": self._claim_id(entry.claim_number),
                 "decided_at": entry.decided_at,
@@ -391,10 +439,14 @@ class SqlClaimsTransaction:
         ]
 
     def add_notice(self, notice: Notice) -> Notice:
-        row_id = self._connection.execute(
-            self._sql.add_notice,
-            {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)},
-        ).scalar_one()
+        row_id = (
+            self._sql.add_notice.run(
+                self._connection,
+                {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)},
+            )
+            .rows[0]
+            .id
+        )
         return replace(notice, id=row_id)
 
     def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
@@ -459,24 +511,24 @@ def _table(row_class: type[Base]) -> Table:
 
 
 class _Statements:
-    """The per-report statements, built once per store so that SQLAlchemy finds each
-    one's compiled form in its cache instead of building and hashing one per call.
+    """The per-report statements, compiled once per store (``store.db.Prepared``).
     Parameters named ``b_*`` are the ``WHERE`` clause's; the rest name columns (claims:
     the mapped attributes, as ``_claim_values`` gives them)."""
 
-    def __init__(self, dialect: str) -> None:
-        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    def __init__(self, dialect: Dialect) -> None:
+        upsert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         sequences, keys, claims = _table(SequenceRow), _table(IdempotencyKeyRow), _table(ClaimRow)
-        self.next_sequence = (
+        self.next_sequence = Prepared(
             upsert(sequences)
             .values(name=bindparam("name"), day=bindparam("day"), last_value=1)
             .on_conflict_do_update(
                 index_elements=["name", "day"],
                 set_={"last_value": sequences.c.last_value + 1},
             )
-            .returning(sequences.c.last_value)
+            .returning(sequences.c.last_value),
+            dialect,
         )
-        self.reserve_key = (
+        self.reserve_key = Prepared(
             upsert(keys)
             .values(
                 scope=bindparam("scope"),
@@ -486,26 +538,69 @@ class _Statements:
                 created_at=bindparam("created_at"),
             )
             .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(keys.c.key)
+            .returning(keys.c.key),
+            dialect,
         )
         key_is = (keys.c.scope == bindparam("b_scope"), keys.c.key == bindparam("b_key"))
-        self.key_record = select(keys.c.fingerprint, keys.c.result_ref).where(*key_is)
-        self.complete_key = update(keys).where(*key_is).values(result_ref=bindparam("result_ref"))
-        self.add_audit = insert(_table(AuditLogRow))
-        self.add_waiver_audit = insert(_table(WaiverDecisionRow))
-        self.add_notice = insert(_table(NoticeRow)).returning(_table(NoticeRow).c.id)
+        self.key_record = Prepared(
+            select(keys.c.fingerprint, keys.c.result_ref).where(*key_is), dialect
+        )
+        self.complete_key = Prepared(
+            update(keys).where(*key_is).values(result_ref=bindparam("result_ref")), dialect
+        )
+        self.add_audit = Prepared(_insert_row(_table(AuditLogRow)), dialect)
+        self.add_waiver_audit = Prepared(_insert_row(_table(WaiverDecisionRow)), dialect)
+        notices = _table(NoticeRow)
+        self.add_notice = Prepared(_insert_row(notices).returning(notices.c.id), dialect)
         # Claim columns by mapped attribute (``estimate_yuan`` is the column ``estimate_fen``).
         attributes = {a.key: a.columns[0] for a in sa_inspect(ClaimRow).column_attrs}
         values: dict[Any, Any] = {
             column: bindparam(key) for key, column in attributes.items() if key != "id"
         }
-        self.add_claim = insert(claims).values(values).returning(claims.c.id)
-        self.update_claim = (
-            update(claims).where(claims.c.number == bindparam("b_number")).values(values)
+        self.add_claim = Prepared(insert(claims).values(values).returning(claims.c.id), dialect)
+        self.update_claim = Prepared(
+            update(claims).where(claims.c.number == bindparam("b_number")).values(values),
+            dialect,
         )
         self.claims = select(*(column.label(key) for key, column in attributes.items()))
-        self.get_claim = self.claims.where(claims.c.number == bindparam("number"))
-        self.lock_claim = self.get_claim.with_for_update()
+        get_claim = self.claims.where(claims.c.number == bindparam("number"))
+        self.get_claim = Prepared(get_claim, dialect)
+        self.lock_claim = Prepared(get_claim.with_for_update(), dialect)
+        self._dialect = dialect
+        self._attributes = attributes
+        self._moves: dict[tuple[str, ...], Prepared] = {}
+
+    def move_claim(self, fields: tuple[str, ...]) -> Prepared:
+        """``UPDATE`` of the state and ``fields`` (claim attributes) of the claim numbered
+        ``b_number`` if its state is still ``b_state``, returning the claim's columns; one
+        statement per set of fields, compiled on first use."""
+        statement = self._moves.get(fields)
+        if statement is None:
+            claims, attributes = _table(ClaimRow), self._attributes
+            statement = Prepared(
+                update(claims)
+                .where(
+                    claims.c.number == bindparam("b_number"),
+                    claims.c.state == bindparam("b_state"),
+                )
+                .values({attributes[name]: bindparam(name) for name in ("state", *fields)})
+                .returning(*(column.label(key) for key, column in attributes.items())),
+                self._dialect,
+            )
+            self._moves[fields] = statement
+        return statement
+
+
+def _insert_row(table: Table) -> Any:
+    """``INSERT`` of one row, every column but the id a parameter named as the column
+    (inline: the id is not fetched unless asked for with ``returning``)."""
+    return (
+        insert(table)
+        .values(
+            {column.name: bindparam(column.name) for column in table.columns if column.name != "id"}
+        )
+        .inline()
+    )
 
 
 # --- row <-> record ---------------------------------------------------------------------------
@@ -657,7 +752,7 @@ def _report(row: Mapping[Any, Any]) -> ClaimReport:
     )
 
 
-def _claim(row: Row[Any], report: ClaimReport) -> Claim:
+def _claim(row: Any, report: ClaimReport) -> Claim:
     return Claim(
         number=row.number,
         report=report,

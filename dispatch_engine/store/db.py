@@ -18,16 +18,19 @@ store, and no store's change is kept without the others'.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 
 from dispatch_engine.errors import InvalidInputError
 
@@ -163,3 +166,123 @@ def joined_transaction(engine: Engine) -> SharedTransaction | None:
     """The :func:`shared_transaction` this thread is in on ``engine``, if any."""
     shared = _SHARED.get()
     return shared if shared is not None and shared.engine is engine else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a :class:`Prepared` statement returned: its rows (named tuples: ``row.column``,
+    ``row._asdict()``) and how many rows it changed."""
+
+    rows: list[Any]
+    rowcount: int
+
+    def first(self) -> Any | None:
+        return self.rows[0] if self.rows else None
+
+
+class Prepared:
+    """A per-report statement, compiled once for the engine's dialect.
+
+    On PostgreSQL it runs on the psycopg cursor of the SQLAlchemy connection (so inside
+    that connection's transaction), with the parameters and results passed through the
+    type processors SQLAlchemy itself would apply (UTC times, yuan as fen, JSON): values
+    are stored and read back exactly as ``Connection.execute`` would. Why: on the 2-core
+    target, ``Connection.execute`` (statement cache lookup, execution context, result
+    object) took about 0.08 ms of CPU per statement against 0.03 ms for psycopg with the
+    round trip, and a report runs a dozen statements. On SQLite (not the target) it is
+    ``Connection.execute``, which also expands ``IN`` lists.
+
+    Parameters
+    ----------
+    statement
+        A Core statement whose bound parameters are all named (``bindparam("name")``) and,
+        on PostgreSQL, not expanding (pass a list as one array parameter instead).
+    dialect
+        The engine's dialect (its JSON serializer is the one used).
+    """
+
+    def __init__(self, statement: Select[Any] | UpdateBase, dialect: Dialect) -> None:
+        self._statement = statement
+        columns = statement.exported_columns
+        self._row: Any = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
+        self._raw = dialect.name == "postgresql"
+        if not self._raw:
+            return
+        compiled = statement.compile(dialect=dialect)
+        self._sql = compiled.string
+        self._binds = [
+            (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+            for name, bind in compiled.binds.items()
+        ]
+        self._defaults = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+        self._dialect = dialect
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._columns = list(columns)
+        # Result processors depend on the type the database reports for each column: made
+        # from the first result's description (the same every time for one statement).
+        self._processors: list[Callable[[Any], Any] | None] | None = None
+
+    def run(self, connection: Connection, parameters: Mapping[str, Any]) -> Outcome:
+        """Execute with ``parameters`` (by bind name) in ``connection``'s transaction."""
+        if not self._raw:
+            result = connection.execute(self._statement, dict(parameters))
+            rows = list(map(self._row._make, result)) if result.returns_rows else []
+            return Outcome(rows, result.rowcount)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, self._as_sqlalchemy_errors(parameters):
+            cursor.execute(self._sql, self._bound(parameters))
+            description = cursor.description
+            if description is None:
+                return Outcome([], cursor.rowcount)
+            rows = cursor.fetchall()
+            processors = self._processors
+            if processors is None:
+                processors = self._result_processors(description)
+            if not any(processors):
+                return Outcome(list(map(self._row._make, rows)), cursor.rowcount)
+            return Outcome([self._make(row, processors) for row in rows], cursor.rowcount)
+
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per parameter set (one round trip on PostgreSQL); no results."""
+        if not self._raw:
+            connection.execute(self._statement, [dict(row) for row in rows])
+            return
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, self._as_sqlalchemy_errors(rows):
+            cursor.executemany(self._sql, [self._bound(row) for row in rows])
+
+    @contextmanager
+    def _as_sqlalchemy_errors(self, parameters: Any) -> Iterator[None]:
+        """Raise the driver's errors as SQLAlchemy raises them (``DBAPIError`` subclasses
+        with the driver's error as ``orig``): callers tell deadlocks, conflicts and lost
+        connections apart the same way whichever way a statement ran."""
+        try:
+            yield
+        except self._driver_error as exc:
+            raise DBAPIError.instance(
+                self._sql, parameters, exc, self._driver_error, dialect=self._dialect
+            ) from exc
+
+    def _bound(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        values = {**self._defaults, **parameters}
+        return {
+            name: values[name] if process is None else process(values[name])
+            for name, process in self._binds
+        }
+
+    def _result_processors(self, description: Sequence[Any]) -> list[Callable[[Any], Any] | None]:
+        self._processors = [
+            column.type.dialect_impl(self._dialect).result_processor(self._dialect, found.type_code)
+            for column, found in zip(self._columns, description, strict=True)
+        ]
+        return self._processors
+
+    def _make(self, row: Sequence[Any], processors: list[Callable[[Any], Any] | None]) -> Any:
+        return self._row(
+            *[
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            ]
+        )

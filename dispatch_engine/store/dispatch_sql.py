@@ -36,10 +36,14 @@ from typing import Any, cast
 from pydantic import TypeAdapter
 from sqlalchemy import (
     Connection,
+    Dialect,
     Engine,
     RootTransaction,
+    String,
     Table,
+    Text,
     and_,
+    any_,
     bindparam,
     insert,
     or_,
@@ -47,6 +51,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
@@ -55,7 +60,7 @@ from dispatch_engine.dispatch.model import Event, EventType, Incident, IncidentS
 from dispatch_engine.dispatch.ports import Clock, SystemClock
 from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
-from dispatch_engine.store.db import joined_transaction
+from dispatch_engine.store.db import Prepared, joined_transaction
 from dispatch_engine.store.models import (
     ApiKeyRow,
     AuditLogRow,
@@ -89,13 +94,24 @@ def acting_as(actor: str) -> Iterator[None]:
         _ACTOR.reset(token)
 
 
-def incident_document(incident: Incident) -> dict[str, Any]:
-    """The incident as a JSON document (times ISO 8601 with their offset)."""
-    return _INCIDENT.dump_python(incident, mode="json")
+def incident_document(incident: Incident) -> str:
+    """The incident as JSON text (times ISO 8601 with their offset), serialised by
+    pydantic's core in one pass: the store writes this text to the document column."""
+    return _INCIDENT.dump_json(incident).decode()
 
 
 def incident_from_document(document: dict[str, Any]) -> Incident:
-    """The incident a :func:`incident_document` describes, equal to the one saved."""
+    """The incident an :func:`incident_document` (parsed) describes, equal to the one saved.
+
+    JSON has no NaN: a length the dispatcher did not measure (``route_lengths=False``)
+    is written as null, and read back as NaN.
+    """
+    for assignment in document.get("assignments", ()):
+        if assignment.get("distance_m") is None:
+            assignment["distance_m"] = math.nan
+    tow = document.get("tow")
+    if tow is not None and tow.get("meters") is None:
+        tow["meters"] = math.nan
     return _INCIDENT.validate_python(document)
 
 
@@ -132,7 +148,7 @@ class SqlDispatchStore:
         refresh_s: float = 1.0,
     ) -> None:
         self._engine = engine
-        self._statements = _Statements(engine.dialect.name)
+        self._statements = _Statements(engine.dialect)
         self._clock = clock or SystemClock()
         self._observer = observer
         self._known = frozenset(v.id for v in fleet.vehicles)
@@ -256,7 +272,7 @@ class SqlDispatchStore:
         """Read every vehicle's live state from the database now."""
         read_at = time.monotonic()
         with self._transaction() as connection:
-            rows = connection.execute(self._statements.vehicle_states).all()
+            rows = self._statements.vehicle_states.run(connection, {}).rows
         with self._fleet_lock:
             fleet = self._fleet
             for vehicle_id, status, lat, lon in rows:
@@ -286,7 +302,7 @@ class SqlDispatchStore:
         ]
         if rows:
             with self._transaction() as connection:
-                connection.execute(self._statements.save_vehicle, rows)
+                self._statements.save_vehicle.run_many(connection, rows)
         self._remember(vehicles)
 
     def claim_vehicle(
@@ -305,7 +321,7 @@ class SqlDispatchStore:
             "updated_at": self._clock.now(),
         }
         with self._transaction() as connection:
-            row = connection.execute(self._statements.claim_vehicle, parameters).first()
+            row = self._statements.claim_vehicle.run(connection, parameters).first()
         if row is None:
             return None
         with self._fleet_lock:
@@ -324,7 +340,7 @@ class SqlDispatchStore:
 
     def get_incident(self, incident_id: str) -> Incident | None:
         with self._transaction() as connection:
-            row = connection.execute(self._statements.get_incident, {"id": incident_id}).first()
+            row = self._statements.get_incident.run(connection, {"id": incident_id}).first()
         unit = self._unit.get()
         if row is None:
             if unit is not None:
@@ -359,7 +375,7 @@ class SqlDispatchStore:
                 for action, details in incident_changes(before, incident)
             ]
             if entries:
-                connection.execute(self._statements.add_audit, entries)
+                self._statements.add_audits(connection, entries)
         if unit is not None:
             unit.read[incident.id] = (version, incident)
             unit.saved.append((before, incident))
@@ -372,8 +388,8 @@ class SqlDispatchStore:
         """Write ``incident`` only if it is as the block read it; (before, new version)."""
         read = unit.read[incident.id]
         if read is None:
-            inserted = connection.execute(
-                self._statements.insert_new_incident, {"id": incident.id, "version": 0, **values}
+            inserted = self._statements.insert_new_incident.run(
+                connection, {"id": incident.id, "version": 0, **values}
             ).first()
             if inserted is None:
                 raise StaleIncidentError(
@@ -381,8 +397,8 @@ class SqlDispatchStore:
                 )
             return None, 0
         version, before = read
-        updated = connection.execute(
-            self._statements.update_incident_at,
+        updated = self._statements.update_incident_at.run(
+            connection,
             {"b_id": incident.id, "b_version": version, "version": version + 1, **values},
         ).first()
         if updated is None:
@@ -396,15 +412,14 @@ class SqlDispatchStore:
         self, connection: Connection, incident: Incident, values: dict[str, Any]
     ) -> tuple[Incident | None, int]:
         """Write ``incident`` over whatever is stored (locked first); (before, new version)."""
-        row = connection.execute(self._statements.lock_incident, {"id": incident.id}).first()
+        row = self._statements.lock_incident.run(connection, {"id": incident.id}).first()
         if row is None:
-            connection.execute(
-                self._statements.upsert_incident, {"id": incident.id, "version": 0, **values}
+            self._statements.upsert_incident.run(
+                connection, {"id": incident.id, "version": 0, **values}
             )
             return None, 0
-        connection.execute(
-            self._statements.update_incident,
-            {"b_id": incident.id, "version": row.version + 1, **values},
+        self._statements.update_incident.run(
+            connection, {"b_id": incident.id, "version": row.version + 1, **values}
         )
         return incident_from_document(row.document), row.version + 1
 
@@ -500,6 +515,9 @@ class SqlDispatchStore:
 _VEHICLES = cast(Table, VehicleStateRow.__table__)
 _INCIDENTS = cast(Table, IncidentRow.__table__)
 _EVENTS = cast(Table, DispatchEventRow.__table__)
+_AUDIT = cast(Table, AuditLogRow.__table__)
+# The audit log's columns as the stores write them (the id is the database's).
+_AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_ref", "details")
 # Deadlock and serialization failure: PostgreSQL rolled the block back; it may be redone.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _INCIDENT_COLUMNS = (
@@ -523,60 +541,101 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 class _Statements:
-    """The hot path's statements, built once per store: SQLAlchemy then finds each one's
-    compiled form in its cache without building and hashing a new statement per call.
+    """The hot path's statements, compiled once per store (``store.db.Prepared``).
     Parameters named ``b_*`` are the ``WHERE`` clause's (the rest set columns)."""
 
-    def __init__(self, dialect: str) -> None:
-        self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    def __init__(self, dialect: Dialect) -> None:
+        self.insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         columns: dict[str, Any] = {name: bindparam(name) for name in _INCIDENT_COLUMNS}
+        # The document arrives as JSON text (``incident_document``); PostgreSQL parses it
+        # into JSONB, SQLite stores the text as its JSON type does.
+        text = bindparam("document", type_=Text)
+        columns["document"] = text.cast(JSONB) if dialect.name == "postgresql" else text
         incidents = _INCIDENTS.c
-        self.vehicle_states = select(
-            _VEHICLES.c.id, _VEHICLES.c.status, _VEHICLES.c.lat, _VEHICLES.c.lon
+        vehicles = _VEHICLES.c
+        # PostgreSQL takes the allowed statuses as one array parameter (a statement compiled
+        # once cannot expand a list); SQLite's ``IN`` is expanded per call.
+        allowed = (
+            vehicles.status == any_(bindparam("allowed", type_=postgresql.ARRAY(String)))
+            if dialect.name == "postgresql"
+            else vehicles.status.in_(bindparam("allowed", expanding=True))
         )
-        self.save_vehicle = (
-            update(_VEHICLES)
-            .where(_VEHICLES.c.id == bindparam("b_id"))
-            .values(status=bindparam("status"), lat=bindparam("lat"), lon=bindparam("lon"))
-            .values(updated_at=bindparam("updated_at"))
-        )
-        self.claim_vehicle = (
-            update(_VEHICLES)
-            .where(
-                _VEHICLES.c.id == bindparam("b_id"),
-                _VEHICLES.c.status.in_(bindparam("allowed", expanding=True)),
-            )
-            .values(status=bindparam("status"), updated_at=bindparam("updated_at"))
-            .returning(_VEHICLES.c.lat, _VEHICLES.c.lon)
-        )
-        self.get_incident = select(incidents.document, incidents.version).where(
+        get_incident = select(incidents.document, incidents.version).where(
             incidents.id == bindparam("id")
         )
-        self.lock_incident = self.get_incident.with_for_update()
-        self.insert_new_incident = (
+        self.vehicle_states = Prepared(
+            select(vehicles.id, vehicles.status, vehicles.lat, vehicles.lon), dialect
+        )
+        self.save_vehicle = Prepared(
+            update(_VEHICLES)
+            .where(vehicles.id == bindparam("b_id"))
+            .values(status=bindparam("status"), lat=bindparam("lat"), lon=bindparam("lon"))
+            .values(updated_at=bindparam("updated_at")),
+            dialect,
+        )
+        self.claim_vehicle = Prepared(
+            update(_VEHICLES)
+            .where(vehicles.id == bindparam("b_id"), allowed)
+            .values(status=bindparam("status"), updated_at=bindparam("updated_at"))
+            .returning(vehicles.lat, vehicles.lon),
+            dialect,
+        )
+        self.get_incident = Prepared(get_incident, dialect)
+        self.lock_incident = Prepared(get_incident.with_for_update(), dialect)
+        self.insert_new_incident = Prepared(
             self.insert(_INCIDENTS)
             .values(id=bindparam("id"), **columns)
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(incidents.id)
+            .returning(incidents.id),
+            dialect,
         )
-        self.upsert_incident = (
+        self.upsert_incident = Prepared(
             self.insert(_INCIDENTS)
             .values(id=bindparam("id"), **columns)
             .on_conflict_do_update(
                 index_elements=["id"],
                 set_={**columns, "version": _INCIDENTS.c.version + 1},
-            )
+            ),
+            dialect,
         )
-        self.update_incident = (
-            update(_INCIDENTS).where(incidents.id == bindparam("b_id")).values(**columns)
+        self.update_incident = Prepared(
+            update(_INCIDENTS).where(incidents.id == bindparam("b_id")).values(**columns),
+            dialect,
         )
-        self.update_incident_at = (
+        self.update_incident_at = Prepared(
             update(_INCIDENTS)
             .where(incidents.id == bindparam("b_id"), incidents.version == bindparam("b_version"))
             .values(**columns)
-            .returning(incidents.id)
+            .returning(incidents.id),
+            dialect,
         )
-        self.add_audit = insert(cast(Table, AuditLogRow.__table__))
+        self._dialect = dialect
+        self._add_audits: dict[int, Prepared] = {}
+
+    def add_audits(self, connection: Connection, entries: list[dict[str, Any]]) -> None:
+        """Insert the audit entries with one statement (a multi-row ``INSERT``, compiled
+        once per number of rows: one round trip, cheaper than the driver's batch)."""
+        count = len(entries)
+        statement = self._add_audits.get(count)
+        if statement is None:
+            # Typed binds: only the first row's would take the column types by themselves.
+            rows: list[dict[str, Any]] = [
+                {
+                    name: bindparam(f"{name}_{i}", type_=_AUDIT.c[name].type)
+                    for name in _AUDIT_COLUMNS
+                }
+                for i in range(count)
+            ]
+            statement = Prepared(insert(_AUDIT).values(rows).inline(), self._dialect)
+            self._add_audits[count] = statement
+        statement.run(
+            connection,
+            {
+                f"{name}_{i}": entry[name]
+                for i, entry in enumerate(entries)
+                for name in _AUDIT_COLUMNS
+            },
+        )
 
 
 class _Unit:
@@ -628,7 +687,10 @@ def incident_changes(
                         "vehicle_id": assignment.vehicle_id,
                         "kind": str(assignment.kind),
                         "eta_s": round(assignment.eta_s, 1),
-                        "distance_m": round(assignment.distance_m, 1),
+                        # JSON has no NaN: an unmeasured length is null
+                        "distance_m": round(assignment.distance_m, 1)
+                        if math.isfinite(assignment.distance_m)
+                        else None,
                         "meets_guarantee": assignment.meets_guarantee,
                         "estimate": assignment.estimate,
                     },

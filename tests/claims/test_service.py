@@ -21,7 +21,7 @@ from dispatch_engine.claims.payments import (
 )
 from dispatch_engine.claims.service import ClaimsService
 from dispatch_engine.claims.settlement import SettlementService
-from dispatch_engine.dispatch.model import IncidentRequest
+from dispatch_engine.dispatch.model import Incident, IncidentRequest
 from dispatch_engine.errors import (
     ConflictError,
     ExternalServiceError,
@@ -112,6 +112,27 @@ def test_dispatch_refusal_keeps_report(service, dispatcher):
     with pytest.raises(NotFoundError):
         service.survey_incident(claim.number)
     assert dispatcher.store.incidents() == []
+
+
+def test_claim_cancelled_while_dispatching_is_not_marked(store, clock, calendar, dispatcher):
+    """A handler cancels the claim (in a transaction of its own) while its surveyor is
+    being dispatched: the claim is not marked dispatched over the cancellation."""
+    service: ClaimsService
+
+    class CancelFirst:
+        def dispatch(self, request: IncidentRequest) -> Incident:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(service.cancel, request.id, actor=ACTOR, reason="撤案").result()
+            return dispatcher.dispatch(request)
+
+        def incident(self, incident_id: str) -> Incident:
+            return dispatcher.incident(incident_id)
+
+    service = ClaimsService(store, clock=clock, calendar=calendar, dispatch=CancelFirst())
+    claim = service.report(injured_report(), actor=ACTOR)
+    assert claim.state is S.CANCELLED
+    assert service.get(claim.number).state is S.CANCELLED
+    assert service.audit_trail(claim.number)[-1].action == "claim.dispatch_failed"
 
 
 def test_lost_dispatch_reply_is_not_dispatched_twice(service, dispatcher):

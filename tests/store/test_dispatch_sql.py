@@ -4,6 +4,7 @@ live state kept across restarts, list filters, audit entries, hashed API keys.""
 from __future__ import annotations
 
 import dataclasses
+import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from dispatch_engine.geo.zones import ZoneClassifier
 from dispatch_engine.network.compile import compile_graph
 from dispatch_engine.network.engine import EstimateEngine, RoadEngine
 from dispatch_engine.network.router import Router
+from dispatch_engine.records import evolve
 from dispatch_engine.store.dispatch_sql import (
     SqlApiKeys,
     SqlDispatchStore,
@@ -87,6 +89,27 @@ def test_an_incident_reads_back_equal_to_the_one_saved(dispatcher, dispatch_stor
     assert incident.assignments and incident.called_at is not None
     assert dispatch_store.get_incident(incident.id) == incident
     assert dispatch_store.get_incident("nope") is None
+
+
+def test_an_unmeasured_length_reads_back_as_nan(dispatch_store, router, settings):
+    """A dispatcher that skips route lengths (planning) stores NaN lengths; JSON has no
+    NaN, so the document holds null and the store reads it back as NaN."""
+    dispatcher = Dispatcher(
+        store=dispatch_store,
+        router=router,
+        classifier=ZoneClassifier.from_settings(settings),
+        clock=ManualClock(NOW),
+        route_lengths=False,
+    )
+    incident = dispatcher.dispatch(request("SG-20250930-000002"))
+    assert incident.assignments and math.isnan(incident.assignments[0].distance_m)
+    back = dispatch_store.get_incident(incident.id)
+    assert back is not None and math.isnan(back.assignments[0].distance_m)
+
+    def measured(i):  # nan never equals itself: compare the rest
+        return evolve(i, assignments=tuple(evolve(a, distance_m=0.0) for a in i.assignments))
+
+    assert measured(back) == measured(incident)
 
 
 def test_one_racer_wins_a_vehicle(dispatch_store):
