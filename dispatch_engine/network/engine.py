@@ -306,6 +306,9 @@ class CoreEngine(ABC):
         self._edge_tail = net.edge_tail
         self._states: OrderedDict[tuple[float, ...], Any] = OrderedDict()
         self._states_lock = threading.Lock()
+        # The last origins searched towards fewer destinations, with their options in a
+        # traffic state: (origins, state, options); see ``_origin_options``.
+        self._last_origins: tuple[Snapped, Any, Any] | None = None
 
     @classmethod
     def from_settings(cls, network: CompiledNetwork, settings: Settings) -> CoreEngine:
@@ -415,17 +418,20 @@ class CoreEngine(ABC):
         if n == 0 or m == 0:
             return np.full((n, m), np.inf)
         state = self._state(at)
-        (dep_core, dep_cost), (arr_core, arr_cost), same = self._options(
-            origins, destinations, state.times
-        )
         # Each junction the other side's points name is searched once (vehicles share
         # their base's: a search costs per junction), then lined up with the options.
         if n <= m:
+            (dep_core, dep_cost), (arr_core, arr_cost), same = self._options(
+                origins, destinations, state.times
+            )
             junctions, each = np.unique(arr_core[arr_core >= 0], return_inverse=True)
             dist = self._forward(state, dep_core, dep_cost, junctions, cutoff_s)
             out = _combine(arr_core, arr_cost, dist[:, each].T).T
         else:
-            junctions, each = np.unique(dep_core[dep_core >= 0], return_inverse=True)
+            pos_o, departures, junctions, each = self._origin_options(origins, state)
+            (dep_core, dep_cost), (arr_core, arr_cost), same = self._options_from(
+                origins, pos_o, departures, destinations, state.times
+            )
             dist = self._reverse(state, arr_core, arr_cost, junctions, cutoff_s)
             out = _combine(dep_core, dep_cost, dist[:, each].T)
         out = np.minimum(out, same)
@@ -540,12 +546,47 @@ class CoreEngine(ABC):
         """The origins' departures, the destinations' arrivals and the same-chain times,
         each point's position converted to the traffic state once."""
         pos_o = times.positions_s(origins.chain, origins.pos_s)
+        departures = self._departures(origins, pos_o, times)
+        return self._options_from(origins, pos_o, departures, destinations, times)
+
+    def _options_from(
+        self,
+        origins: Snapped,
+        pos_o: np.ndarray,
+        departures: tuple[np.ndarray, np.ndarray],
+        destinations: Snapped,
+        times: TrafficTimes,
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """:meth:`_options` with the origins' positions and departures worked out."""
         pos_d = times.positions_s(destinations.chain, destinations.pos_s)
         return (
-            self._departures(origins, pos_o, times),
+            departures,
             self._arrivals(destinations, pos_d),
             _same_chain(origins.chain, pos_o, destinations.chain, pos_d),
         )
+
+    def _origin_options(
+        self, origins: Snapped, state: Any
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+        """The origins' positions in ``state``, their departures and the distinct
+        junctions those name (with each option's index among them).
+
+        Why: the same origins are searched again and again in one traffic state: a fleet
+        that did not move between two decisions (the located fleet is then the same
+        object), a run's incidents searched base after base. The last origins' options
+        are kept (read-only) until other origins or another state come.
+        """
+        last = self._last_origins
+        if last is not None and last[0] is origins and last[1] is state:
+            return last[2]
+        pos = state.times.positions_s(origins.chain, origins.pos_s)
+        core, cost = self._departures(origins, pos, state.times)
+        junctions, each = np.unique(core[core >= 0], return_inverse=True)
+        options = (pos, (core, cost), junctions, each)
+        for array in (core, cost, junctions, each):  # ``pos`` may be the origins' own array
+            array.flags.writeable = False
+        self._last_origins = (origins, state, options)
+        return options
 
     def _departures(
         self, points: Snapped, pos_s: np.ndarray, times: TrafficTimes
