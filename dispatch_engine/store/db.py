@@ -18,6 +18,7 @@ store, and no store's change is kept without the others'.
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -208,12 +209,18 @@ class Prepared:
         self._raw = dialect.name == "postgresql"
         if not self._raw:
             return
+        from psycopg import RawCursor  # the PostgreSQL driver, needed on PostgreSQL only
+
         compiled = statement.compile(dialect=dialect)
-        self._sql = compiled.string
-        self._binds = [
-            (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+        # PostgreSQL's own $n placeholders: psycopg's raw cursor sends the text as it is,
+        # where its default cursor converts %(name)s placeholders at every execution.
+        self._sql, names = _numbered_placeholders(compiled.string)
+        self._cursor = RawCursor
+        processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
-        ]
+        }
+        self._binds = [(name, processors[name]) for name in names]
         self._defaults = {
             name: bind.value for name, bind in compiled.binds.items() if not bind.required
         }
@@ -230,16 +237,16 @@ class Prepared:
             result = connection.execute(self._statement, dict(parameters))
             rows = list(map(self._row._make, result)) if result.returns_rows else []
             return Outcome(rows, result.rowcount)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._cursor(connection.connection.driver_connection)  # type: ignore[arg-type]
         with cursor, self._as_sqlalchemy_errors(parameters):
             cursor.execute(self._sql, self._bound(parameters))
-            description = cursor.description
-            if description is None:
+            answer = cursor.pgresult
+            if answer is None or answer.nfields == 0:  # cheaper than building a description
                 return Outcome([], cursor.rowcount)
             rows = cursor.fetchall()
             processors = self._processors
             if processors is None:
-                processors = self._result_processors(description)
+                processors = self._result_processors(cursor.description or ())
             if not any(processors):
                 return Outcome(list(map(self._row._make, rows)), cursor.rowcount)
             return Outcome([self._make(row, processors) for row in rows], cursor.rowcount)
@@ -249,7 +256,7 @@ class Prepared:
         if not self._raw:
             connection.execute(self._statement, [dict(row) for row in rows])
             return
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._cursor(connection.connection.driver_connection)  # type: ignore[arg-type]
         with cursor, self._as_sqlalchemy_errors(rows):
             cursor.executemany(self._sql, [self._bound(row) for row in rows])
 
@@ -265,12 +272,12 @@ class Prepared:
                 self._sql, parameters, exc, self._driver_error, dialect=self._dialect
             ) from exc
 
-    def _bound(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = {**self._defaults, **parameters}
-        return {
-            name: values[name] if process is None else process(values[name])
+        return [
+            values[name] if process is None else process(values[name])
             for name, process in self._binds
-        }
+        ]
 
     def _result_processors(self, description: Sequence[Any]) -> list[Callable[[Any], Any] | None]:
         self._processors = [
@@ -286,3 +293,22 @@ class Prepared:
                 for process, value in zip(processors, row, strict=True)
             ]
         )
+
+
+_NAMED = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _numbered_placeholders(sql: str) -> tuple[str, list[str]]:
+    """``%(name)s`` placeholders (SQLAlchemy's for psycopg) as PostgreSQL's ``$1, $2 ...``
+    (a name used twice keeps its number) and ``%%`` as ``%``; with the names in order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED.sub(number, sql), names
