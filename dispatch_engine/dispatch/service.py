@@ -260,12 +260,12 @@ class Dispatcher:
             distance_m = math.nan
         else:
             # bounded by the known ETA, the search only explores what the answer needs
-            distance_m = self.router.road.route(
+            distance_m = self.router.road.route_meters(
                 located.subset([best.vehicle]).snapped,
                 site.snapped,
                 cutoff_s=best.eta_s * 1.0001 + 1,
                 at=now,
-            ).meters
+            )
         arrives = now + timedelta(seconds=best.eta_s)
         return Assignment(
             vehicle_id=best.vehicle.id,

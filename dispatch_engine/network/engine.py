@@ -496,6 +496,53 @@ class CoreEngine(ABC):
         A ``cutoff_s`` at or above the known travel time (e.g. from a matrix) bounds the
         search, which makes distances for chosen pairs cheap; beyond it the route is inf.
         """
+        fastest = self._fastest(origin, destination, cutoff_s, at)
+        if fastest is None:
+            return Route(np.inf, np.inf, False, [], [])
+        seconds, offroad_m, via = fastest
+        if via is None:
+            do, dd = self._same_chain_placements(origin, destination)
+            nodes = self._chain_nodes(
+                int(origin.chain[0, do]), from_s=origin.pos_s[0, do], to_s=destination.pos_s[0, dd]
+            )
+            meters = destination.pos_m[0, dd] - origin.pos_m[0, do]
+            return self._route(origin, destination, seconds, float(meters) + offroad_m, nodes)
+        path, departure, arrival = via
+        nodes, meters = self._leg(origin, departure, leaving=True)
+        nodes += self._chains_heads(path.chains)
+        meters += float(self.network.chain_length_m[path.chains].sum())
+        end_nodes, end_m = self._leg(destination, arrival, leaving=False)
+        nodes += end_nodes[1:]
+        return self._route(origin, destination, seconds, meters + end_m + offroad_m, nodes)
+
+    def route_meters(
+        self,
+        origin: Snapped,
+        destination: Snapped,
+        *,
+        cutoff_s: float | None = None,
+        at: datetime | None = None,
+    ) -> float:
+        """:meth:`route`'s length alone (inf where it finds none), without the node list
+        and geometry: what an assignment records, at a fraction of the cost."""
+        fastest = self._fastest(origin, destination, cutoff_s, at)
+        if fastest is None:
+            return np.inf
+        _, offroad_m, via = fastest
+        if via is None:
+            do, dd = self._same_chain_placements(origin, destination)
+            return float(destination.pos_m[0, dd] - origin.pos_m[0, do]) + offroad_m
+        path, departure, arrival = via
+        meters = self._leg_m(origin, departure, leaving=True)
+        meters += float(self.network.chain_length_m[path.chains].sum())
+        return meters + self._leg_m(destination, arrival, leaving=False) + offroad_m
+
+    def _fastest(
+        self, origin: Snapped, destination: Snapped, cutoff_s: float | None, at: datetime | None
+    ) -> tuple[float, float, tuple[CorePath, int, int] | None] | None:
+        """The fastest way for one pair: (seconds, off-road metres, how), where how is
+        (core path, departure option, arrival option), or None along one chain; None
+        when there is no way (within ``cutoff_s``)."""
         state = self._state(at)
         offroad_m = float(origin.offroad_m[0] + destination.offroad_m[0])
         offroad_s = offroad_m / self.offroad_mps
@@ -511,16 +558,11 @@ class CoreEngine(ABC):
             via_core = float(dep_cost[departure] + path.core_s + arr_cost[arrival])
         best = min(same, via_core)
         if not np.isfinite(best) or (cutoff_s is not None and best + offroad_s > cutoff_s):
-            return Route(np.inf, np.inf, False, [], [])
+            return None
         if same <= via_core:
-            return self._route_same_chain(origin, destination, same + offroad_s, offroad_m)
+            return best + offroad_s, offroad_m, None
         assert path is not None  # via_core is finite
-        nodes, meters = self._leg(origin, departure, leaving=True)
-        nodes += self._chains_heads(path.chains)
-        meters += float(self.network.chain_length_m[path.chains].sum())
-        end_nodes, end_m = self._leg(destination, arrival, leaving=False)
-        nodes += end_nodes[1:]
-        return self._route(origin, destination, best + offroad_s, meters + end_m + offroad_m, nodes)
+        return best + offroad_s, offroad_m, (path, departure, arrival)
 
     # -- internals -------------------------------------------------------------------
 
@@ -652,30 +694,32 @@ class CoreEngine(ABC):
 
     def _leg(self, points: Snapped, option: int, *, leaving: bool) -> tuple[list[int], float]:
         """Nodes and metres between a point and the junction of one of its options."""
+        meters = self._leg_m(points, option, leaving=leaving)
         if option == 2:  # exactly at the junction
-            return [int(points.at_node[0])], 0.0
+            return [int(points.at_node[0])], meters
         chain = int(points.chain[0, option])
-        pos_s, pos_m = float(points.pos_s[0, option]), float(points.pos_m[0, option])
+        pos_s = float(points.pos_s[0, option])
         if leaving:
-            nodes = self._chain_nodes(chain, from_s=pos_s)
-            return nodes, float(self.network.chain_length_m[chain]) - pos_m
-        return self._chain_nodes(chain, to_s=pos_s), pos_m
+            return self._chain_nodes(chain, from_s=pos_s), meters
+        return self._chain_nodes(chain, to_s=pos_s), meters
 
-    def _route_same_chain(
-        self, origin: Snapped, destination: Snapped, seconds: float, offroad_m: float
-    ) -> Route:
+    def _leg_m(self, points: Snapped, option: int, *, leaving: bool) -> float:
+        """Metres between a point and the junction of one of its options."""
+        if option == 2:  # exactly at the junction
+            return 0.0
+        pos_m = float(points.pos_m[0, option])
+        if leaving:
+            return float(self.network.chain_length_m[int(points.chain[0, option])]) - pos_m
+        return pos_m
+
+    def _same_chain_placements(self, origin: Snapped, destination: Snapped) -> tuple[int, int]:
+        """The placements (driving directions) of a pair on one chain, destination ahead."""
         for do in range(2):
             for dd in range(2):
                 chain = origin.chain[0, do]
                 ahead = destination.pos_s[0, dd] >= origin.pos_s[0, do]
                 if chain >= 0 and chain == destination.chain[0, dd] and ahead:
-                    nodes = self._chain_nodes(
-                        int(chain), from_s=origin.pos_s[0, do], to_s=destination.pos_s[0, dd]
-                    )
-                    meters = destination.pos_m[0, dd] - origin.pos_m[0, do]
-                    return self._route(
-                        origin, destination, seconds, float(meters) + offroad_m, nodes
-                    )
+                    return do, dd
         raise AssertionError("same-chain route requested for points on different chains")
 
     def _route(

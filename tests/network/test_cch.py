@@ -188,6 +188,7 @@ def test_route_is_a_real_path_with_the_matrix_time(case, at):
         assert route.seconds == pytest.approx(matrix[i, j], abs=SAME_S)
         assert route.seconds == pytest.approx(reference.seconds, abs=SAME_S)
         assert route.meters == pytest.approx(reference.meters, rel=1e-9)
+        assert cch.route_meters(pts.take([i]), pts.take([j]), at=at) == route.meters
         assert not route.estimate
         for u, v in zip(route.nodes[:-1], route.nodes[1:], strict=False):
             assert graph.has_edge(u, v)
@@ -202,6 +203,8 @@ def test_route_beyond_the_cutoff_is_inf(case):
     assert cch.route(pts.take([0]), pts.take([1]), cutoff_s=full.seconds * 0.9).seconds == np.inf
     within = cch.route(pts.take([0]), pts.take([1]), cutoff_s=full.seconds + 1)
     assert within.seconds == full.seconds and within.nodes == full.nodes
+    short = cch.route_meters(pts.take([0]), pts.take([1]), cutoff_s=full.seconds * 0.9)
+    assert short == np.inf
 
 
 def test_cutoff_hides_far_targets_only(case):

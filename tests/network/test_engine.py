@@ -142,6 +142,23 @@ def test_route_matches_time_and_is_a_real_path(grid_graph, network, engine):
         assert route.geometry[-1] == pytest.approx((lat[j], lon[j]))
 
 
+def test_route_meters_is_the_route_length(network, engine):
+    """The length alone equals the full route's, across junctions and along one road."""
+    rng = np.random.default_rng(6)
+    lat = rng.uniform(24.801, 24.826, 6)
+    lon = rng.uniform(113.581, 113.606, 6)
+    # and two points on one road, a quarter and three quarters along its first edge
+    u, v = int(network.edge_tail[0]), int(network.edge_head[0])
+    for t in (0.25, 0.75):
+        lat = np.append(lat, network.node_lat[u] + t * (network.node_lat[v] - network.node_lat[u]))
+        lon = np.append(lon, network.node_lon[u] + t * (network.node_lon[v] - network.node_lon[u]))
+    pts = engine.locate(lat, lon)
+    for i in range(len(lat)):
+        for j in range(len(lat)):
+            route = engine.route(pts.take([i]), pts.take([j]))
+            assert engine.route_meters(pts.take([i]), pts.take([j])) == route.meters
+
+
 def test_cutoff_hides_far_targets_only(grid_graph, engine):
     """With a cutoff, times above it become inf and the rest are unchanged."""
     rng = np.random.default_rng(5)
