@@ -56,9 +56,8 @@ def usable_cores() -> int:
 
 @dataclass(frozen=True)
 class Rest:
-    """A report before which a run was at rest, and how far the run had got by then."""
+    """How far a run had got by a report before which it was at rest."""
 
-    k: int
     events: int
     busy: int
     handed_off: int
@@ -66,9 +65,8 @@ class Rest:
 
 @dataclass(frozen=True)
 class Stretch:
-    """What one process ran: from incident ``first`` until ``stopped_at`` (None: the end)."""
+    """What one process ran, until report ``stopped_at`` (None: the end)."""
 
-    first: int
     incidents: tuple[Incident, ...]
     busy: tuple[Busy, ...]
     handed_off: tuple[str, ...]
@@ -208,22 +206,23 @@ class _Job:
             until=self.until,
             first=first,
         )
-        rests: dict[int, Rest] = {}
+        rests: dict[int, Rest] = {}  # by the report before which the run was at rest
         earlier = self.links[self.j - 1][1] if self.j else None
         follower = None if last else _Follower(self.links[self.j][0])
         handover = len(self.incidents) if last else self.firsts[self.j + 1]
-        stopped_at: list[int] = []
-        sent = [first]  # incidents before this one were sent
+        stopped_at: int | None = None
+        sent = first  # incidents before this one were sent
 
         def quiet(k: int) -> bool:
-            rests[k] = Rest(k, loop.events, len(loop.busy), len(loop.handed_off))
-            if send is not None and k - sent[0] >= _BATCH:  # all closed: nothing is going on
-                send(self._reported(sent[0], k))
-                sent[0] = k
+            nonlocal stopped_at, sent
+            rests[k] = Rest(loop.events, len(loop.busy), len(loop.handed_off))
+            if send is not None and k - sent >= _BATCH:  # all closed: nothing is going on
+                send(self._reported(sent, k))
+                sent = k
             if earlier is not None:
                 _tell(earlier, k)
             if follower is not None and k >= handover and follower.rested_at(k):
-                stopped_at.append(k)
+                stopped_at = k
                 return True
             return False
 
@@ -232,18 +231,17 @@ class _Job:
         if earlier is not None:
             _tell(earlier, len(self.incidents))  # no more rests to come
         return Stretch(
-            first=first,
             incidents=(
                 tuple(self.dispatcher.store.incidents())
                 if send is None
-                else self._reported(sent[0], stopped_at[0] if stopped_at else len(self.incidents))
+                else self._reported(sent, len(self.incidents) if stopped_at is None else stopped_at)
             ),
             busy=tuple(loop.busy),
             handed_off=tuple(loop.handed_off),
             events=loop.events,
             end=loop.now,
             rests=rests,
-            stopped_at=stopped_at[0] if stopped_at else None,
+            stopped_at=stopped_at,
         )
 
     def _reported(self, start: int, stop: int) -> tuple[Incident, ...]:
@@ -335,7 +333,7 @@ def _joined(
     used = 0
     for stretch in stretches:
         used += 1
-        start = stretch.rests[cut] if cut else Rest(0, 0, 0, 0)
+        start = stretch.rests[cut] if cut else Rest(0, 0, 0)
         joined += [i for i in stretch.incidents if index[i.id] >= cut]
         busy += stretch.busy[start.busy :]
         handed_off += stretch.handed_off[start.handed_off :]
