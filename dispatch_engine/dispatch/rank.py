@@ -183,10 +183,14 @@ def eta_matrix(
     a bounded query cheap. ``at`` is the departure time: road times follow the speed
     profile of that hour (free flow without it).
     """
-    eta = router.fallback.many_to_many(fleet.points, incidents.points, cutoff_s=cutoff_s)
-    estimate = np.ones_like(eta, dtype=bool)
     road_vehicles = np.flatnonzero(fleet.on_road)
     road_incidents = np.flatnonzero(incidents.found)
+    if road_vehicles.size == fleet.on_road.size and road_incidents.size == incidents.found.size:
+        # all on the road network (a dispatch in the city): no estimate is kept
+        eta = np.empty((road_vehicles.size, road_incidents.size))
+    else:
+        eta = router.fallback.many_to_many(fleet.points, incidents.points, cutoff_s=cutoff_s)
+    estimate = np.ones_like(eta, dtype=bool)
     if road_vehicles.size and road_incidents.size:
         road = router.road
         if road_incidents.size == 1:  # one reverse search instead of one per vehicle

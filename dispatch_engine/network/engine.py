@@ -748,10 +748,16 @@ def _same_chain(
     of pairs that share a chain, not with origins x destinations.
     """
     if origin_chain.shape[0] * dest_chain.shape[0] <= _BROADCAST_PAIRS:
-        origin = origin_chain[:, :, None, None]
-        ahead = dest_s[None, None] - origin_s[:, :, None, None]
-        same = (origin == dest_chain[None, None]) & (origin >= 0) & (ahead >= 0)
-        return np.where(same, ahead, np.inf).min(axis=(1, 3))
+        # only origins on one of the destinations' chains can be ahead of one: usually
+        # none of a fleet's hundreds of vehicles is on the one site's chain
+        shared = np.flatnonzero(np.isin(origin_chain, dest_chain[dest_chain >= 0]).any(axis=1))
+        out = np.full((origin_chain.shape[0], dest_chain.shape[0]), np.inf)
+        if shared.size:
+            origin = origin_chain[shared, :, None, None]
+            ahead = dest_s[None, None] - origin_s[shared, :, None, None]
+            same = (origin == dest_chain[None, None]) & (origin >= 0) & (ahead >= 0)
+            out[shared] = np.where(same, ahead, np.inf).min(axis=(1, 3))
+        return out
     return _same_chain_sorted(origin_chain, origin_s, dest_chain, dest_s)
 
 

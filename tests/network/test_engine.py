@@ -203,12 +203,15 @@ def test_point_far_from_roads_is_an_error(engine):
     assert "from any road" in str(err.value)
 
 
-@pytest.mark.parametrize("n, m", [(1, 1), (7, 1), (1, 9), (12, 15)])
-def test_same_chain_all_at_once_equals_sort_and_search(n, m):
-    """Both ways of finding same-chain pairs agree, with one-way (-1) slots and ties."""
+@pytest.mark.parametrize(
+    "n, m, chains", [(1, 1, 4), (7, 1, 4), (1, 9, 4), (12, 15, 4), (400, 1, 300), (3, 500, 300)]
+)
+def test_same_chain_all_at_once_equals_sort_and_search(n, m, chains):
+    """Both ways of finding same-chain pairs agree, with one-way (-1) slots and ties, and
+    with a fleet of which only a few vehicles share a chain with the site (many chains)."""
     rng = np.random.default_rng(n * 100 + m)
-    origin_chain = rng.integers(-1, 4, (n, 2))
-    dest_chain = rng.integers(-1, 4, (m, 2))
+    origin_chain = rng.integers(-1, chains, (n, 2))
+    dest_chain = rng.integers(-1, chains, (m, 2))
     origin_s = rng.integers(0, 5, (n, 2)).astype(float)
     dest_s = rng.integers(0, 5, (m, 2)).astype(float)
     expected = np.full((n, m), np.inf)  # a plain loop over every pair of placements
