@@ -62,6 +62,16 @@ class DispatchStore(Protocol):
 
     def get_incident(self, incident_id: str) -> Incident | None: ...
 
+    def check_new_incident(self, incident_id: str) -> None:
+        """Refuse an id an incident already has: ``ConflictError(field="id")``.
+
+        A store whose vehicle claims and incident save share one transaction may refuse at
+        the save of the new incident instead (rolling the claims back with it), which
+        spares it a read now; the caller must then save that incident in the same
+        transaction.
+        """
+        ...
+
     def save_incident(self, incident: Incident) -> None: ...
 
     def incidents(self) -> list[Incident]: ...

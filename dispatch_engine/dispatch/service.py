@@ -175,8 +175,7 @@ class Dispatcher:
         """Open an incident and send the best available vehicle of each needed kind."""
         incident = self.open_incident(request)
         with self._lock:
-            if self.store.get_incident(request.id) is not None:
-                raise ConflictError(f"incident {request.id} already exists", field="id")
+            self.store.check_new_incident(request.id)
             incident = self._fill(incident)
             self.store.save_incident(incident)
         return incident

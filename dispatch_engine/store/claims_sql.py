@@ -57,6 +57,7 @@ from dispatch_engine.claims.payments import (
 from dispatch_engine.claims.ports import IdempotencyRecord
 from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDecision, WaiverRule
 from dispatch_engine.errors import NotFoundError
+from dispatch_engine.store.audit_sql import AuditLog
 from dispatch_engine.store.db import Prepared, joined_transaction, shared_transaction
 from dispatch_engine.store.models import (
     AuditLogRow,
@@ -83,6 +84,7 @@ class SqlClaimsStore:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._statements = _Statements(engine.dialect)
+        self._audits = AuditLog(engine)
         self._reports = _Reports(REPORTS_REMEMBERED)
         # Daily sequences are advanced in transactions of their own on PostgreSQL (see
         # ``SqlClaimsTransaction.next_sequence``).
@@ -100,7 +102,12 @@ class SqlClaimsStore:
         begun = self._engine.begin() if shared is None else nullcontext(shared.connection)
         with begun as connection:
             tx = SqlClaimsTransaction(
-                connection, self._sessions, self._statements, self._reports, self._sequences
+                connection,
+                self._sessions,
+                self._statements,
+                self._audits,
+                self._reports,
+                self._sequences,
             )
             try:
                 yield tx
@@ -130,6 +137,7 @@ class SqlClaimsTransaction:
         connection: Connection,
         sessions: sessionmaker[Session],
         statements: _Statements,
+        audits: AuditLog,
         reports: _Reports,
         sequences: Engine | None,
     ) -> None:
@@ -137,6 +145,7 @@ class SqlClaimsTransaction:
         self._sessions = sessions
         self._orm: Session | None = None
         self._sql = statements
+        self._audits = audits
         self._reports = reports
         self._sequences = sequences
         # Report number -> row id of the claims this transaction has seen: the records
@@ -196,19 +205,22 @@ class SqlClaimsTransaction:
             )
 
     def add_audit(self, entry: AuditEntry) -> None:
-        self._sql.add_audit.run(
+        self._audits.add(
             self._connection,
-            {
-                "at": entry.at,
-                "actor": entry.actor,
-                "action": entry.action,
-                "entity": entry.entity,
-                "entity_ref": entry.entity_ref,
-                "details": dict(entry.details),
-            },
+            [
+                {
+                    "at": entry.at,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "entity": entry.entity,
+                    "entity_ref": entry.entity_ref,
+                    "details": dict(entry.details),
+                }
+            ],
         )
 
     def audit_entries(self, entity: str, entity_ref: str) -> list[AuditEntry]:
+        self._audits.flush(self._connection)
         rows = self._session.scalars(
             select(AuditLogRow)
             .where(AuditLogRow.entity == entity, AuditLogRow.entity_ref == entity_ref)
@@ -548,7 +560,6 @@ class _Statements:
         self.complete_key = Prepared(
             update(keys).where(*key_is).values(result_ref=bindparam("result_ref")), dialect
         )
-        self.add_audit = Prepared(_insert_row(_table(AuditLogRow)), dialect)
         self.add_waiver_audit = Prepared(_insert_row(_table(WaiverDecisionRow)), dialect)
         notices = _table(NoticeRow)
         self.add_notice = Prepared(_insert_row(notices).returning(notices.c.id), dialect)

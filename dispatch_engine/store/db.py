@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, StatementError
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 
@@ -117,18 +117,41 @@ def make_engine(
     return engine
 
 
+# Writes rows deferred in a shared transaction on its connection.
+Writer = Callable[[Connection, list[Any]], None]
+
+
 @dataclass
 class SharedTransaction:
     """The transaction of a :func:`shared_transaction` block, which the stores join.
 
     A store that joins neither commits nor rolls back: it queues what must wait for the
-    outcome (``after_commit``: observers; ``after_rollback``: forgetting cached state).
+    outcome (``after_commit``: observers; ``after_rollback``: forgetting cached state),
+    and may :meth:`defer` rows to write together just before the commit.
     """
 
     engine: Engine
     connection: Connection
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     after_rollback: list[Callable[[], None]] = field(default_factory=list)
+    _deferred: dict[object, tuple[Writer, list[Any]]] = field(default_factory=dict)
+
+    def defer(self, key: object, rows: Sequence[Any], write: Writer) -> None:
+        """Queue ``rows`` to be written with the others of ``key`` by one call of a writer
+        (the first one given for ``key``: any of them writes any of its rows), in order,
+        before the commit or at :meth:`flush`."""
+        deferred = self._deferred.get(key)
+        if deferred is None:
+            deferred = self._deferred[key] = (write, [])
+        deferred[1].extend(rows)
+
+    def flush(self, key: object | None = None) -> None:
+        """Write the rows deferred under ``key`` (None: all) now."""
+        for queued in list(self._deferred) if key is None else [key]:
+            deferred = self._deferred.pop(queued, None)
+            if deferred is not None and deferred[1]:
+                write, rows = deferred
+                write(self.connection, rows)
 
 
 _SHARED: ContextVar[SharedTransaction | None] = ContextVar("shared_transaction", default=None)
@@ -137,7 +160,8 @@ _SHARED: ContextVar[SharedTransaction | None] = ContextVar("shared_transaction",
 @contextmanager
 def shared_transaction(engine: Engine) -> Iterator[None]:
     """Run this thread's store calls on ``engine`` inside the block in one transaction,
-    committed when the block ends and rolled back when it raises.
+    committed when the block ends (rows the stores deferred written just before) and
+    rolled back when it raises.
 
     PostgreSQL only: on SQLite a transaction holds the file's one write lock, and work
     between the calls (a dispatch decision) would run under it while every other writer
@@ -153,6 +177,7 @@ def shared_transaction(engine: Engine) -> Iterator[None]:
         try:
             with connection.begin():
                 yield
+                shared.flush()
         except BaseException:
             for forget in shared.after_rollback:
                 forget()
@@ -209,13 +234,10 @@ class Prepared:
         self._raw = dialect.name == "postgresql"
         if not self._raw:
             return
-        from psycopg import RawCursor  # the PostgreSQL driver, needed on PostgreSQL only
-
         compiled = statement.compile(dialect=dialect)
         # PostgreSQL's own $n placeholders: psycopg's raw cursor sends the text as it is,
         # where its default cursor converts %(name)s placeholders at every execution.
         self._sql, names = _numbered_placeholders(compiled.string)
-        self._cursor = RawCursor
         processors = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
@@ -237,40 +259,39 @@ class Prepared:
             result = connection.execute(self._statement, dict(parameters))
             rows = list(map(self._row._make, result)) if result.returns_rows else []
             return Outcome(rows, result.rowcount)
-        cursor = self._cursor(connection.connection.driver_connection)  # type: ignore[arg-type]
-        with cursor, self._as_sqlalchemy_errors(parameters):
+        cursor = _raw_cursor(connection)
+        try:
             cursor.execute(self._sql, self._bound(parameters))
             answer = cursor.pgresult
             if answer is None or answer.nfields == 0:  # cheaper than building a description
                 return Outcome([], cursor.rowcount)
             rows = cursor.fetchall()
-            processors = self._processors
-            if processors is None:
-                processors = self._result_processors(cursor.description or ())
-            if not any(processors):
-                return Outcome(list(map(self._row._make, rows)), cursor.rowcount)
-            return Outcome([self._make(row, processors) for row in rows], cursor.rowcount)
+        except self._driver_error as exc:
+            raise self._as_sqlalchemy_error(exc, parameters) from exc
+        processors = self._processors
+        if processors is None:
+            processors = self._result_processors(cursor.description or ())
+        if not any(processors):
+            return Outcome(list(map(self._row._make, rows)), cursor.rowcount)
+        return Outcome([self._make(row, processors) for row in rows], cursor.rowcount)
 
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (one round trip on PostgreSQL); no results."""
         if not self._raw:
             connection.execute(self._statement, [dict(row) for row in rows])
             return
-        cursor = self._cursor(connection.connection.driver_connection)  # type: ignore[arg-type]
-        with cursor, self._as_sqlalchemy_errors(rows):
-            cursor.executemany(self._sql, [self._bound(row) for row in rows])
-
-    @contextmanager
-    def _as_sqlalchemy_errors(self, parameters: Any) -> Iterator[None]:
-        """Raise the driver's errors as SQLAlchemy raises them (``DBAPIError`` subclasses
-        with the driver's error as ``orig``): callers tell deadlocks, conflicts and lost
-        connections apart the same way whichever way a statement ran."""
         try:
-            yield
+            _raw_cursor(connection).executemany(self._sql, [self._bound(row) for row in rows])
         except self._driver_error as exc:
-            raise DBAPIError.instance(
-                self._sql, parameters, exc, self._driver_error, dialect=self._dialect
-            ) from exc
+            raise self._as_sqlalchemy_error(exc, rows) from exc
+
+    def _as_sqlalchemy_error(self, exc: Exception, parameters: Any) -> StatementError:
+        """The driver's error as SQLAlchemy raises it (a ``DBAPIError`` subclass with the
+        driver's error as ``orig``): callers tell deadlocks, conflicts and lost connections
+        apart the same way whichever way a statement ran."""
+        return DBAPIError.instance(
+            self._sql, parameters, exc, self._driver_error, dialect=self._dialect
+        )
 
     def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = {**self._defaults, **parameters}
@@ -293,6 +314,29 @@ class Prepared:
                 for process, value in zip(processors, row, strict=True)
             ]
         )
+
+
+_CURSOR = "dispatch_engine.raw_cursor"
+
+
+def _raw_cursor(connection: Connection) -> Any:
+    """The psycopg raw cursor kept for the connection's DBAPI connection.
+
+    One cursor per connection rather than one per statement: building a cursor (and its
+    adapters' map) and looking each parameter type's dumper up again cost a few percent
+    of a report's CPU; a kept cursor keeps its dumpers and loaders. It lives in the pool's
+    ``info`` of that DBAPI connection, which SQLAlchemy clears when the connection is
+    invalidated, recycled or replaced, so a cursor never outlives its connection. A failed
+    statement leaves it usable: the transaction's rollback is the connection's business,
+    and the next ``execute`` starts from a clean cursor.
+    """
+    dbapi = connection.connection
+    cursor = dbapi.info.get(_CURSOR)
+    if cursor is None:
+        from psycopg import RawCursor  # the PostgreSQL driver, needed on PostgreSQL only
+
+        cursor = dbapi.info[_CURSOR] = RawCursor(dbapi.driver_connection)  # type: ignore[arg-type]
+    return cursor
 
 
 _NAMED = re.compile(r"%\((\w+)\)s|%%")

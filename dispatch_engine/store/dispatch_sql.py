@@ -60,10 +60,10 @@ from dispatch_engine.dispatch.model import Event, EventType, Incident, IncidentS
 from dispatch_engine.dispatch.ports import Clock, SystemClock
 from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
+from dispatch_engine.store.audit_sql import AuditLog
 from dispatch_engine.store.db import Prepared, joined_transaction
 from dispatch_engine.store.models import (
     ApiKeyRow,
-    AuditLogRow,
     DispatchEventRow,
     IncidentRow,
     VehicleStateRow,
@@ -149,6 +149,7 @@ class SqlDispatchStore:
     ) -> None:
         self._engine = engine
         self._statements = _Statements(engine.dialect)
+        self._audits = AuditLog(engine)
         self._clock = clock or SystemClock()
         self._observer = observer
         self._known = frozenset(v.id for v in fleet.vehicles)
@@ -348,6 +349,19 @@ class SqlDispatchStore:
             return None
         return self._read(unit, row.document, row.version)
 
+    def check_new_incident(self, incident_id: str) -> None:
+        """Inside :meth:`one_transaction`, no read: the save of the new incident inserts it
+        only if the id is free, and refuses it otherwise, rolling back the block (the
+        vehicles it claimed) with it. Outside, each call commits on its own, so the id is
+        looked up now, before any vehicle is claimed."""
+        unit = self._unit.get()
+        if unit is None:
+            if self.get_incident(incident_id) is not None:
+                raise _incident_exists(incident_id)
+            return
+        unit.read[incident_id] = None
+        unit.opening.add(incident_id)
+
     def save_incident(self, incident: Incident) -> None:
         """Insert or replace the incident and audit what changed, in one transaction.
 
@@ -374,8 +388,7 @@ class SqlDispatchStore:
                 }
                 for action, details in incident_changes(before, incident)
             ]
-            if entries:
-                self._statements.add_audits(connection, entries)
+            self._audits.add(connection, entries)
         if unit is not None:
             unit.read[incident.id] = (version, incident)
             unit.saved.append((before, incident))
@@ -392,6 +405,8 @@ class SqlDispatchStore:
                 connection, {"id": incident.id, "version": 0, **values}
             ).first()
             if inserted is None:
+                if incident.id in unit.opening:
+                    raise _incident_exists(incident.id)
                 raise StaleIncidentError(
                     f"incident {incident.id} already exists (opened meanwhile)", field="id"
                 )
@@ -515,9 +530,6 @@ class SqlDispatchStore:
 _VEHICLES = cast(Table, VehicleStateRow.__table__)
 _INCIDENTS = cast(Table, IncidentRow.__table__)
 _EVENTS = cast(Table, DispatchEventRow.__table__)
-_AUDIT = cast(Table, AuditLogRow.__table__)
-# The audit log's columns as the stores write them (the id is the database's).
-_AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_ref", "details")
 # Deadlock and serialization failure: PostgreSQL rolled the block back; it may be redone.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _INCIDENT_COLUMNS = (
@@ -532,6 +544,10 @@ _INCIDENT_COLUMNS = (
     "updated_at",
     "version",
 )
+
+
+def _incident_exists(incident_id: str) -> ConflictError:
+    return ConflictError(f"incident {incident_id} already exists", field="id")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -609,39 +625,14 @@ class _Statements:
             .returning(incidents.id),
             dialect,
         )
-        self._dialect = dialect
-        self._add_audits: dict[int, Prepared] = {}
-
-    def add_audits(self, connection: Connection, entries: list[dict[str, Any]]) -> None:
-        """Insert the audit entries with one statement (a multi-row ``INSERT``, compiled
-        once per number of rows: one round trip, cheaper than the driver's batch)."""
-        count = len(entries)
-        statement = self._add_audits.get(count)
-        if statement is None:
-            # Typed binds: only the first row's would take the column types by themselves.
-            rows: list[dict[str, Any]] = [
-                {
-                    name: bindparam(f"{name}_{i}", type_=_AUDIT.c[name].type)
-                    for name in _AUDIT_COLUMNS
-                }
-                for i in range(count)
-            ]
-            statement = Prepared(insert(_AUDIT).values(rows).inline(), self._dialect)
-            self._add_audits[count] = statement
-        statement.run(
-            connection,
-            {
-                f"{name}_{i}": entry[name]
-                for i, entry in enumerate(entries)
-                for name in _AUDIT_COLUMNS
-            },
-        )
 
 
 class _Unit:
     """The lazily begun transaction of :meth:`SqlDispatchStore.one_transaction` (or the
-    ``joined`` connection of a shared transaction, which its owner ends), and the
-    incidents read in it (id -> (version, incident), or None when read as absent)."""
+    ``joined`` connection of a shared transaction, which its owner ends), the
+    incidents read in it (id -> (version, incident), or None when read as absent), and
+    the ids of new incidents whose existence is checked by their insert
+    (:meth:`SqlDispatchStore.check_new_incident`)."""
 
     def __init__(self, engine: Engine, joined: Connection | None = None) -> None:
         self._engine = engine
@@ -649,6 +640,7 @@ class _Unit:
         self._transaction: RootTransaction | None = None
         self.read: dict[str, tuple[int, Incident] | None] = {}
         self.saved: list[tuple[Incident | None, Incident]] = []
+        self.opening: set[str] = set()
 
     def connection(self) -> Connection:
         if self._connection is None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from dispatch_engine.dispatch.lifecycle import CLOSED
 from dispatch_engine.dispatch.model import Event, Incident
+from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 from dispatch_engine.records import evolve
 
@@ -46,6 +47,11 @@ class MemoryDispatchStore:
     def get_incident(self, incident_id: str) -> Incident | None:
         with self._lock:
             return self._incidents.get(incident_id)
+
+    def check_new_incident(self, incident_id: str) -> None:
+        with self._lock:
+            if incident_id in self._incidents:
+                raise ConflictError(f"incident {incident_id} already exists", field="id")
 
     def save_incident(self, incident: Incident) -> None:
         with self._lock:

@@ -6,16 +6,22 @@ from __future__ import annotations
 import dataclasses
 import math
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from dispatch_engine.claims.audit import AuditEntry
 from dispatch_engine.claims.calendar import BusinessCalendar
+from dispatch_engine.claims.lifecycle import ClaimState
+from dispatch_engine.claims.reporting import ReportDesk
 from dispatch_engine.dispatch.model import Event, EventType, IncidentRequest, IncidentStatus
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.dispatch.service import DISPATCHABLE, Dispatcher
-from dispatch_engine.errors import InvalidInputError, NotFoundError
+from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import VehicleKind, VehicleStatus
 from dispatch_engine.geo.zones import ZoneClassifier
 from dispatch_engine.network.compile import compile_graph
@@ -29,8 +35,9 @@ from dispatch_engine.store.dispatch_sql import (
     hash_key,
     incident_changes,
 )
+from dispatch_engine.store.memory import MemoryDispatchStore
 from dispatch_engine.store.models import AuditLogRow, ClaimRow
-from tests.claims.factories import at, make_claim
+from tests.claims.factories import at, make_claim, make_report
 from tests.fleet.factories import make_fleet, make_vehicle
 
 NOW = at("2025-09-30 10:05")
@@ -309,3 +316,132 @@ def test_api_keys_are_stored_hashed_and_looked_up(engine):
     with engine.connect() as connection:
         stored = connection.exec_driver_sql("SELECT key_hash FROM api_keys").scalar_one()
     assert stored == hash_key(plain) != plain
+
+
+@pytest.mark.parametrize("block", ["none", "one_transaction", "together"])
+def test_a_duplicate_incident_id_is_a_conflict_with_nothing_booked(
+    engine, fleet, dispatcher, dispatch_store, store, block
+):
+    """Dispatching an id that exists is ``ConflictError(field="id")`` and leaves every
+    vehicle, the stored incident and the audit log as they were: checked before any claim
+    where each call commits on its own, by the insert (claims rolled back) inside a block."""
+    first = dispatcher.dispatch(request("SG-20250930-000001", needs=(VehicleKind.SURVEY,)))
+    booked = {a.vehicle_id for a in first.assignments}
+    with Session(engine) as session:
+        audited = session.scalar(select(func.count()).select_from(AuditLogRow))
+    blocks = {
+        "none": nullcontext,
+        "one_transaction": dispatch_store.one_transaction,
+        "together": lambda: _nested(store.together(), dispatch_store.one_transaction()),
+    }
+    with pytest.raises(ConflictError) as refused, blocks[block]():
+        dispatcher.dispatch(request(first.id))
+    assert type(refused.value) is ConflictError and refused.value.field == "id"
+    assert str(refused.value) == f"id: incident {first.id} already exists"
+    other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    assert {
+        v.id for v in other.refresh_fleet().vehicles if v.status is VehicleStatus.EN_ROUTE
+    } == booked
+    assert {
+        v.id for v in dispatch_store.fleet().vehicles if v.status is VehicleStatus.EN_ROUTE
+    } == booked
+    assert other.get_incident(first.id) == first
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(AuditLogRow)) == audited
+    again = dispatcher.dispatch(request("SG-20250930-000002", needs=(VehicleKind.SURVEY,)))
+    assert again.assignments and again.assignments[0].vehicle_id not in booked
+
+
+def test_the_memory_store_refuses_a_duplicate_id_before_claiming(fleet, router, settings):
+    """The in-memory store (simulation, CLI) refuses the id before any vehicle is claimed:
+    it has no transaction to roll a claim back."""
+    memory = MemoryDispatchStore(fleet)
+    dispatcher = Dispatcher(
+        store=memory,
+        router=router,
+        classifier=ZoneClassifier.from_settings(settings),
+        clock=ManualClock(NOW),
+    )
+    first = dispatcher.dispatch(request("SG-20250930-000001"))
+    fleet_after = memory.fleet()
+    with pytest.raises(ConflictError) as refused:
+        dispatcher.dispatch(request(first.id))
+    assert refused.value.field == "id"
+    assert memory.fleet() is fleet_after and memory.get_incident(first.id) == first
+
+
+def test_every_audit_entry_of_a_report_is_written_in_order(engine, fleet, store, router, settings):
+    """A report filed and dispatched (claims and dispatch store in one transaction on
+    PostgreSQL, the audit entries of both written together before the commit) leaves all
+    its audit entries, in the order they were made, on both databases."""
+    dispatch_store = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    dispatch_store.sync_fleet()
+    clock = ManualClock(NOW)
+    dispatcher = Dispatcher(
+        store=dispatch_store,
+        router=router,
+        classifier=ZoneClassifier.from_settings(settings),
+        clock=clock,
+    )
+    desk = ReportDesk(
+        claims_store=store,
+        records=dispatch_store,
+        clock=clock,
+        calendar=BusinessCalendar(),
+        dispatcher=dispatcher,
+    )
+    taken = desk.take(make_report(estimate_yuan=Decimal("20000")), actor="desk-1")
+    assert taken.dispatched and taken.claim.state is ClaimState.DISPATCHED
+    with Session(engine) as session:
+        rows = session.scalars(select(AuditLogRow).order_by(AuditLogRow.id)).all()
+    assert [(row.entity, row.action) for row in rows] == [
+        ("claim", "claim.reported"),
+        ("incident", "incident.assigned"),
+        ("incident", "incident.status"),
+        ("claim", "claim.dispatched"),
+    ]
+    assert {row.entity_ref for row in rows} == {taken.claim.number}
+    assert rows[1].details["vehicle_id"] == taken.incident.assignments[0].vehicle_id
+    assert rows[3].details["incident_id"] == taken.incident.id
+
+
+def test_audit_entries_queued_in_a_shared_transaction(engine, fleet, store, dispatcher):
+    """Inside ``together`` the entries of both stores are read back in the transaction that
+    made them, written at its commit, and dropped with its rollback."""
+    dispatch = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
+    claim = make_claim(BusinessCalendar())
+    incident = dispatcher.open_incident(request(claim.number))
+    entry = AuditEntry(
+        at=NOW, actor="a", action="claim.noted", entity="claim", entity_ref=claim.number
+    )
+
+    def record() -> None:
+        with dispatch.one_transaction():
+            dispatch.save_incident(incident)
+        with store.transaction() as tx:
+            tx.add_claim(claim)
+            tx.add_audit(entry)
+            assert [e.action for e in tx.audit_entries("claim", claim.number)] == ["claim.noted"]
+
+    def actions() -> list[str]:
+        with Session(engine) as session:
+            return list(session.scalars(select(AuditLogRow.action).order_by(AuditLogRow.id)))
+
+    with pytest.raises(RuntimeError), store.together():
+        record()
+        raise RuntimeError("crash before the commit")
+    if engine.dialect.name != "postgresql":  # each store committed on its own
+        assert actions() == ["incident.status", "claim.noted"]
+        return
+    assert actions() == []
+    with store.together():
+        record()
+    assert actions() == ["incident.status", "claim.noted"]
+
+
+@contextmanager
+def _nested(*blocks):
+    with ExitStack() as stack:
+        for block in blocks:
+            stack.enter_context(block)
+        yield
