@@ -66,3 +66,16 @@ def test_malformed_json_and_unknown_routes_keep_the_error_shape(client, keys):
     assert client.get("/v1/nothing", headers=keys["admin"]).json()["error"]["code"] == "not_found"
     wrong = client.delete("/v1/incidents", headers=keys["admin"])
     assert wrong.status_code == 405 and set(wrong.json()["error"]) == {"code", "message", "field"}
+
+
+def test_an_unknown_query_parameter_is_422_naming_it(client, keys):
+    """A typo in a filter (``stauts``) is refused, not silently ignored, on a list and on a
+    report (which takes none); the parameters a route does take still work."""
+    listed = client.get("/v1/incidents?stauts=open", headers=keys["dispatcher"])
+    assert listed.status_code == 422
+    assert listed.json()["error"]["field"] == "stauts"
+    assert "status" in listed.json()["error"]["message"]
+    posted = client.post("/v1/incidents?dry_run=1", json=report_body(), headers=keys["dispatcher"])
+    assert posted.status_code == 422 and posted.json()["error"]["field"] == "dry_run"
+    assert client.get("/v1/claims", headers=keys["claims"]).json()["items"] == []
+    assert client.get("/v1/incidents?status=open", headers=keys["dispatcher"]).status_code == 200
