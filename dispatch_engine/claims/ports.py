@@ -129,7 +129,7 @@ class ClaimsTransaction(Protocol):
 
     def documents(self, number: str) -> list[ClaimDocument]: ...
 
-    def add_notice(self, notice: Notice) -> Notice: ...
+    def add_notice(self, notice: Notice) -> None: ...
 
     def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
         """Pending notices on these channels, earliest due first, locked for delivery
@@ -164,4 +164,10 @@ class ClaimsStore(Protocol):
     def together(self) -> AbstractContextManager[None]:
         """The claims transactions and the dispatch core's store calls inside the block
         commit as one where the database allows it (or each on its own)."""
+        ...
+
+    @property
+    def joins_transactions(self) -> bool:
+        """Whether :meth:`together` makes one transaction (PostgreSQL), rather than
+        letting each commit on its own (SQLite)."""
         ...

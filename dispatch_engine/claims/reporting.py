@@ -15,13 +15,18 @@ dispatcher asks for beyond the survey:
 - a retry with the same idempotency key but no report time is compared with the first
   attempt at the first attempt's time, so it is recognised as the same report even in a
   later minute (the claims service checks, in the transaction that files the claim);
-- a dispatch's reads and writes in the dispatch store (the incident, the vehicles claimed)
-  commit in one transaction.
+- the claim and its dispatch (the incident, the vehicles claimed, the claim marked
+  dispatched) commit in one transaction where the database allows it (PostgreSQL): one
+  commit per report instead of two. Should the dispatch fail, that transaction is rolled
+  back and the report taken again as two, the claim first: a failed dispatch then leaves
+  the claim filed with the reason in its audit trail, for the dispatcher to retry. On
+  SQLite the claim commits first and the dispatch after it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,7 +39,7 @@ from dispatch_engine.claims.service import ClaimsService
 from dispatch_engine.dispatch.model import Incident, IncidentRequest
 from dispatch_engine.dispatch.ports import Clock
 from dispatch_engine.dispatch.service import Dispatcher
-from dispatch_engine.errors import NotFoundError
+from dispatch_engine.errors import DispatchEngineError, NotFoundError
 from dispatch_engine.fleet.model import VehicleKind
 
 RESCUE_SUFFIX = "-R"
@@ -62,22 +67,44 @@ class ReportTaken:
     dispatched: bool
 
 
+class _DispatchFailed(Exception):
+    """The dispatch failed inside the report's one transaction: roll it all back."""
+
+
 class _SurveyWithExtras:
     """The dispatch core as the claims service sees it for one report: the surveyor it asks
-    for, with the report's other vehicles on the same incident."""
+    for, with the report's other vehicles on the same incident.
+
+    ``undo_on_failure``: inside the report's one transaction a failed dispatch may have
+    claimed vehicles in it already, so its error becomes :class:`_DispatchFailed`, which
+    the claims service does not handle and which rolls the whole transaction back.
+    """
 
     def __init__(
-        self, dispatcher: Dispatcher, records: DispatchRecords, extras: tuple[VehicleKind, ...]
+        self,
+        dispatcher: Dispatcher,
+        records: DispatchRecords,
+        extras: tuple[VehicleKind, ...],
+        *,
+        undo_on_failure: bool,
     ) -> None:
         self._dispatcher = dispatcher
         self._records = records
         self._extras = extras
+        self._undo_on_failure = undo_on_failure
         self.dispatched: Incident | None = None
 
     def dispatch(self, request: IncidentRequest) -> Incident:
         needs = tuple(dict.fromkeys((*request.needs, *self._extras)))
-        with self._records.one_transaction():
-            self.dispatched = self._dispatcher.dispatch(dataclasses.replace(request, needs=needs))
+        try:
+            with self._records.one_transaction():
+                self.dispatched = self._dispatcher.dispatch(
+                    dataclasses.replace(request, needs=needs)
+                )
+        except DispatchEngineError as exc:
+            if self._undo_on_failure:
+                raise _DispatchFailed from exc
+            raise
         return self.dispatched
 
     def incident(self, incident_id: str) -> Incident:
@@ -157,16 +184,23 @@ class ReportDesk:
         )
         self._dispatcher.open_incident(survey)  # refuses a place outside the service area
         extras = tuple(kind for kind in dict.fromkeys(needs) if kind is not VehicleKind.SURVEY)
-        dispatch = _SurveyWithExtras(self._dispatcher, self._records, extras)
-        claims = ClaimsService(
-            self._store, clock=self._clock, calendar=self._calendar, dispatch=dispatch
-        )
-        claim = claims.report(
-            report,
-            actor=actor,
-            idempotency_key=idempotency_key,
-            time_defaulted=time_defaulted,
-        )
+
+        def file(*, together: bool) -> tuple[Claim, _SurveyWithExtras]:
+            dispatch = _SurveyWithExtras(
+                self._dispatcher, self._records, extras, undo_on_failure=together
+            )
+            claims = ClaimsService(
+                self._store, clock=self._clock, calendar=self._calendar, dispatch=dispatch
+            )
+            claim = claims.report(
+                report,
+                actor=actor,
+                idempotency_key=idempotency_key,
+                time_defaulted=time_defaulted,
+            )
+            return claim, dispatch
+
+        claim, dispatch = self._file_and_dispatch(file)
         if claim.incident_id is not None:
             incident = dispatch.dispatched or self._dispatcher.incident(claim.incident_id)
             return ReportTaken(claim=claim, incident=incident, dispatched=True)
@@ -177,6 +211,19 @@ class ReportDesk:
             return ReportTaken(claim=claim, incident=self._rescue(rescue), dispatched=True)
         unsent = self._dispatcher.open_incident(filed)
         return ReportTaken(claim=claim, incident=unsent, dispatched=False)
+
+    def _file_and_dispatch(
+        self, file: Callable[..., tuple[Claim, _SurveyWithExtras]]
+    ) -> tuple[Claim, _SurveyWithExtras]:
+        """``file(together=...)`` in one transaction where the store joins them, and again
+        as the claim's and the dispatch's own transactions if the dispatch failed in it."""
+        if not self._store.joins_transactions:
+            return file(together=False)
+        try:
+            with self._store.together():
+                return file(together=True)
+        except _DispatchFailed:
+            return file(together=False)
 
     def _rescue(self, request: IncidentRequest) -> Incident:
         """The rescue incident, opened once (a retried report finds it)."""

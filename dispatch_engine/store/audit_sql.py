@@ -1,10 +1,12 @@
-"""The audit log as both SQL stores write it: a multi-row ``INSERT`` per batch, and, inside a
-:func:`store.db.shared_transaction`, one batch for the whole transaction.
+"""The audit log as both SQL stores write it: a multi-row ``INSERT`` per batch, and, in a
+transaction that defers its writes (``store.db.DeferredWrites``), one batch for the whole
+transaction.
 
 A report's dispatch audits the incident (dispatch store) and the claim's move (claims
-store) in one shared transaction: queued there and written together just before its
-commit, that is one round trip instead of one per store. Outside a shared transaction
-(SQLite, or a store's own transaction) entries are written at once.
+store) in one shared transaction: queued there and written
+together just before its commit, with the transaction's other deferred writes in one
+round trip. A claims transaction defers its entries the same way on PostgreSQL; on SQLite
+and in the dispatch store's own transactions entries are written at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert
 
-from dispatch_engine.store.db import Prepared, joined_transaction
+from dispatch_engine.store.db import DeferredWrites, Prepared, Statement
 from dispatch_engine.store.models import AuditLogRow
 
 _AUDIT = cast(Table, AuditLogRow.__table__)
@@ -29,25 +31,24 @@ class AuditLog:
         self._engine = engine
         self._inserts: dict[int, Prepared] = {}
 
-    def add(self, connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
-        """Write ``entries`` in ``connection``'s transaction: now, or, when that is a shared
-        transaction, with the rest of its entries before it commits."""
-        shared = joined_transaction(self._engine)
-        if shared is not None and shared.connection is connection:
-            shared.defer(_AUDIT, entries, self._insert)
+    def add(
+        self,
+        connection: Connection,
+        entries: Sequence[dict[str, Any]],
+        writes: DeferredWrites | None,
+    ) -> None:
+        """Write ``entries`` in ``connection``'s transaction: now, or, given the ``writes``
+        deferred in it, with the rest of its entries before it commits."""
+        if writes is not None:
+            writes.add_rows(_AUDIT, entries, self._insert)
         elif entries:
-            self._insert(connection, entries)
+            statement, values = self._insert(entries)
+            statement.run(connection, values)
 
-    def flush(self, connection: Connection) -> None:
-        """Write the entries queued in ``connection``'s shared transaction now (before a
-        read of the audit log in it)."""
-        shared = joined_transaction(self._engine)
-        if shared is not None and shared.connection is connection:
-            shared.flush(_AUDIT)
-
-    def _insert(self, connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
-        """One multi-row ``INSERT`` (compiled once per number of rows: one round trip,
-        cheaper than the driver's batch), rows in the order given."""
+    def _insert(self, entries: Sequence[dict[str, Any]]) -> Statement:
+        """One multi-row ``INSERT`` of ``entries`` in the order given, with its parameters
+        (compiled once per number of rows: one round trip, cheaper than the driver's
+        batch)."""
         count = len(entries)
         statement = self._inserts.get(count)
         if statement is None:
@@ -61,11 +62,6 @@ class AuditLog:
             ]
             statement = Prepared(insert(_AUDIT).values(rows).inline(), self._engine.dialect)
             self._inserts[count] = statement
-        statement.run(
-            connection,
-            {
-                f"{name}_{i}": entry[name]
-                for i, entry in enumerate(entries)
-                for name in AUDIT_COLUMNS
-            },
-        )
+        return statement, {
+            f"{name}_{i}": entry[name] for i, entry in enumerate(entries) for name in AUDIT_COLUMNS
+        }

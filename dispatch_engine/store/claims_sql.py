@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, replace
 from datetime import date, datetime
@@ -58,7 +58,14 @@ from dispatch_engine.claims.ports import IdempotencyRecord
 from dispatch_engine.claims.triage import AccidentType, DisasterKind, WaiverDecision, WaiverRule
 from dispatch_engine.errors import NotFoundError
 from dispatch_engine.store.audit_sql import AuditLog
-from dispatch_engine.store.db import Prepared, joined_transaction, shared_transaction
+from dispatch_engine.store.db import (
+    DeferredWrites,
+    Prepared,
+    deferring_transaction,
+    joined_transaction,
+    shared_transaction,
+    shares_transactions,
+)
 from dispatch_engine.store.models import (
     AuditLogRow,
     Base,
@@ -97,12 +104,24 @@ class SqlClaimsStore:
     @contextmanager
     def transaction(self) -> Iterator[SqlClaimsTransaction]:
         """Commit when the block ends, roll back when it raises (inside :meth:`together`:
-        when that block ends)."""
+        when that block ends).
+
+        On PostgreSQL the writes whose results the block does not need (audit entries,
+        waiver decisions, notices, an idempotency key's result) are deferred to one round
+        trip before the commit (``store.db.DeferredWrites``). The block's own transaction
+        is not a shared one: store calls it makes on other stores, or in a claims
+        transaction opened inside it, still commit on their own.
+        """
         shared = joined_transaction(self._engine)
-        begun = self._engine.begin() if shared is None else nullcontext(shared.connection)
-        with begun as connection:
+        begun = (
+            deferring_transaction(self._engine)
+            if shared is None
+            else nullcontext((shared.connection, shared.writes))
+        )
+        with begun as (connection, writes):
             tx = SqlClaimsTransaction(
                 connection,
+                writes,
                 self._sessions,
                 self._statements,
                 self._audits,
@@ -121,6 +140,11 @@ class SqlClaimsStore:
         (PostgreSQL; on SQLite each commits on its own, see ``store.db``)."""
         return shared_transaction(self._engine)
 
+    @property
+    def joins_transactions(self) -> bool:
+        """Whether :meth:`together` makes one transaction (see ``store.db``)."""
+        return shares_transactions(self._engine)
+
 
 class SqlClaimsTransaction:
     """``ClaimsTransaction`` on one connection's transaction; see the protocol for each
@@ -129,12 +153,15 @@ class SqlClaimsTransaction:
     Claims, audit entries, notices, waiver decisions and idempotency keys go through
     prebuilt statements on the connection (the per-report path: no ORM session, no
     statement built per call); the rarer records use an ORM session joined to the
-    transaction on first use.
+    transaction on first use. Given ``writes`` (PostgreSQL), the writes of audit entries,
+    waiver decisions, notices and key results wait there for the commit, and reads of
+    those tables send them first.
     """
 
     def __init__(
         self,
         connection: Connection,
+        writes: DeferredWrites | None,
         sessions: sessionmaker[Session],
         statements: _Statements,
         audits: AuditLog,
@@ -142,6 +169,7 @@ class SqlClaimsTransaction:
         sequences: Engine | None,
     ) -> None:
         self._connection = connection
+        self._writes = writes
         self._sessions = sessions
         self._orm: Session | None = None
         self._sql = statements
@@ -159,6 +187,25 @@ class SqlClaimsTransaction:
         if self._orm is None:
             self._orm = self._sessions(bind=self._connection, join_transaction_mode="rollback_only")
         return self._orm
+
+    def _write(
+        self,
+        statement: Prepared,
+        parameters: Mapping[str, Any],
+        check: Callable[[int], None] | None = None,
+    ) -> None:
+        """Run ``statement`` now, or defer it to the commit; ``check`` gets its row count."""
+        if self._writes is not None:
+            self._writes.add(statement, parameters, check=check)
+            return
+        outcome = statement.run(self._connection, parameters)
+        if check is not None:
+            check(outcome.rowcount)
+
+    def _send_deferred(self) -> None:
+        """Write what waits for the commit now (before reading the tables it writes)."""
+        if self._writes is not None:
+            self._writes.flush()
 
     def close(self, *, keep: bool) -> None:
         """End the ORM session: its pending changes are written into the transaction
@@ -190,19 +237,25 @@ class SqlClaimsTransaction:
         if self._sql.reserve_key.run(self._connection, parameters).first() is not None:
             return None
         # Inserted by an earlier (now committed) transaction: this statement sees it.
+        self._send_deferred()  # a result written in this transaction
         (row,) = self._sql.key_record.run(self._connection, {"b_scope": scope, "b_key": key}).rows
         return IdempotencyRecord(
             scope=scope, key=key, fingerprint=row.fingerprint, result_ref=row.result_ref
         )
 
     def complete_idempotency_key(self, scope: str, key: str, result_ref: str) -> None:
-        completed = self._sql.complete_key.run(
-            self._connection, {"b_scope": scope, "b_key": key, "result_ref": result_ref}
+        # Deferred, the check runs before the commit: the transaction still rolls back.
+        def reserved(rowcount: int) -> None:
+            if rowcount == 0:
+                raise NotFoundError(
+                    f"idempotency key {key!r} was never reserved", field="idempotency_key"
+                )
+
+        self._write(
+            self._sql.complete_key,
+            {"b_scope": scope, "b_key": key, "result_ref": result_ref},
+            reserved,
         )
-        if completed.rowcount == 0:
-            raise NotFoundError(
-                f"idempotency key {key!r} was never reserved", field="idempotency_key"
-            )
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._audits.add(
@@ -217,10 +270,11 @@ class SqlClaimsTransaction:
                     "details": dict(entry.details),
                 }
             ],
+            self._writes,
         )
 
     def audit_entries(self, entity: str, entity_ref: str) -> list[AuditEntry]:
-        self._audits.flush(self._connection)
+        self._send_deferred()
         rows = self._session.scalars(
             select(AuditLogRow)
             .where(AuditLogRow.entity == entity, AuditLogRow.entity_ref == entity_ref)
@@ -314,8 +368,8 @@ class SqlClaimsTransaction:
 
     def add_waiver_audit(self, entry: WaiverAudit) -> None:
         decision = entry.decision
-        self._sql.add_waiver_audit.run(
-            self._connection,
+        self._write(
+            self._sql.add_waiver_audit,
             {
                 "claim_id": self._claim_id(entry.claim_number),
                 "decided_at": entry.decided_at,
@@ -330,6 +384,7 @@ class SqlClaimsTransaction:
         )
 
     def waiver_audits(self, number: str) -> list[WaiverAudit]:
+        self._send_deferred()
         rows = self._session.scalars(
             select(WaiverDecisionRow)
             .where(WaiverDecisionRow.claim_id == self._claim_id(number))
@@ -450,18 +505,16 @@ class SqlClaimsTransaction:
             for row in rows
         ]
 
-    def add_notice(self, notice: Notice) -> Notice:
-        row_id = (
-            self._sql.add_notice.run(
-                self._connection,
-                {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)},
-            )
-            .rows[0]
-            .id
-        )
-        return replace(notice, id=row_id)
+    def add_notice(self, notice: Notice) -> None:
+        """Where writes are deferred (PostgreSQL) the row is written before the commit."""
+        values = {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)}
+        if self._writes is not None:
+            self._writes.add(self._sql.add_notice, values)
+        else:
+            self._sql.add_notice.run(self._connection, values)
 
     def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
+        self._send_deferred()
         query = (
             select(NoticeRow, ClaimRow.number)
             .join(ClaimRow, NoticeRow.claim_id == ClaimRow.id)
@@ -478,6 +531,7 @@ class SqlClaimsTransaction:
             setattr(row, name, value)
 
     def notices(self, number: str) -> list[Notice]:
+        self._send_deferred()
         rows = self._session.scalars(
             select(NoticeRow)
             .where(NoticeRow.claim_id == self._claim_id(number))
@@ -562,7 +616,7 @@ class _Statements:
         )
         self.add_waiver_audit = Prepared(_insert_row(_table(WaiverDecisionRow)), dialect)
         notices = _table(NoticeRow)
-        self.add_notice = Prepared(_insert_row(notices).returning(notices.c.id), dialect)
+        self.add_notice = Prepared(_insert_row(notices), dialect)
         # Claim columns by mapped attribute (``estimate_yuan`` is the column ``estimate_fen``).
         attributes = {a.key: a.columns[0] for a in sa_inspect(ClaimRow).column_attrs}
         values: dict[Any, Any] = {

@@ -13,7 +13,9 @@ for a database behind something that drops connections sooner.
 
 :func:`shared_transaction` lets the stores on one PostgreSQL engine (claims, dispatch) run
 the calls of a block in one transaction on one connection: one commit instead of one per
-store, and no store's change is kept without the others'.
+store, and no store's change is kept without the others'. Both it and
+:func:`deferring_transaction` hold a transaction's writes whose results nobody needs back
+(:class:`DeferredWrites`) and send them in one pipelined round trip just before the commit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +120,88 @@ def make_engine(
     return engine
 
 
-# Writes rows deferred in a shared transaction on its connection.
-Writer = Callable[[Connection, list[Any]], None]
+# A deferred statement with its parameters, built when it is sent.
+Statement = tuple["Prepared", Mapping[str, Any]]
+
+
+@dataclass
+class _Write:
+    statement: Callable[[], Statement]
+    # Told the statement's row count after the batch ran (before the commit); may raise.
+    check: Callable[[int], None] | None
+
+
+class DeferredWrites:
+    """Writes of one PostgreSQL transaction whose results nobody needs before its commit,
+    sent together in one psycopg pipeline (one round trip) just before it.
+
+    Why: on the 2-core target each round trip avoided saves about 0.04 ms of PostgreSQL
+    backend CPU and 0.02 ms of client CPU (and a pair of context switches); a report files
+    an audit entry, a waiver decision, a notice and an idempotency key's result this way.
+
+    Statements are sent in the order they were queued; rows queued under one key (the
+    audit log's) go as one statement, at the place of the first. Whoever reads a table
+    written here inside the transaction must :meth:`flush` first. A failing statement
+    raises a SQLAlchemy ``DBAPIError`` subclass (as :meth:`Prepared.run` does) inside the
+    transaction, which then rolls back.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._writes: list[_Write] = []
+        self._batches: dict[object, list[Any]] = {}
+
+    def add(
+        self,
+        statement: Prepared,
+        parameters: Mapping[str, Any],
+        *,
+        check: Callable[[int], None] | None = None,
+    ) -> None:
+        """Queue ``statement``; ``check`` gets its row count when the batch has run."""
+        self._writes.append(_Write(lambda: (statement, parameters), check))
+
+    def add_rows(
+        self, key: object, rows: Sequence[Any], build: Callable[[list[Any]], Statement]
+    ) -> None:
+        """Queue ``rows`` to be written with the others of ``key`` by one statement, which
+        ``build`` (the first one given for ``key``) makes from all of them, in order."""
+        if not rows:
+            return
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = []
+            self._writes.append(_Write(partial(build, batch), None))
+        batch.extend(rows)
+
+    def flush(self) -> None:
+        """Send the queued statements now, then run their checks."""
+        writes = self._writes
+        if not writes:
+            return
+        self._writes, self._batches = [], {}
+        counts = Prepared.run_together(
+            self.connection,
+            [write.statement() for write in writes],
+            [write.check is not None for write in writes],
+        )
+        for write, count in zip(writes, counts, strict=True):
+            if write.check is not None:
+                write.check(count)
+
+
+@contextmanager
+def deferring_transaction(engine: Engine) -> Iterator[tuple[Connection, DeferredWrites | None]]:
+    """``engine.begin()`` with the :class:`DeferredWrites` of the transaction, written just
+    before its commit (PostgreSQL; None on SQLite, where writes are made at once: it has
+    no pipeline, and its round trips are function calls)."""
+    with engine.begin() as connection:
+        if engine.dialect.name != "postgresql":
+            yield connection, None
+            return
+        writes = DeferredWrites(connection)
+        yield connection, writes
+        writes.flush()
 
 
 @dataclass
@@ -127,34 +210,22 @@ class SharedTransaction:
 
     A store that joins neither commits nor rolls back: it queues what must wait for the
     outcome (``after_commit``: observers; ``after_rollback``: forgetting cached state),
-    and may :meth:`defer` rows to write together just before the commit.
+    and may defer writes to ``writes``, sent just before the commit.
     """
 
     engine: Engine
     connection: Connection
+    writes: DeferredWrites
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     after_rollback: list[Callable[[], None]] = field(default_factory=list)
-    _deferred: dict[object, tuple[Writer, list[Any]]] = field(default_factory=dict)
-
-    def defer(self, key: object, rows: Sequence[Any], write: Writer) -> None:
-        """Queue ``rows`` to be written with the others of ``key`` by one call of a writer
-        (the first one given for ``key``: any of them writes any of its rows), in order,
-        before the commit or at :meth:`flush`."""
-        deferred = self._deferred.get(key)
-        if deferred is None:
-            deferred = self._deferred[key] = (write, [])
-        deferred[1].extend(rows)
-
-    def flush(self, key: object | None = None) -> None:
-        """Write the rows deferred under ``key`` (None: all) now."""
-        for queued in list(self._deferred) if key is None else [key]:
-            deferred = self._deferred.pop(queued, None)
-            if deferred is not None and deferred[1]:
-                write, rows = deferred
-                write(self.connection, rows)
 
 
 _SHARED: ContextVar[SharedTransaction | None] = ContextVar("shared_transaction", default=None)
+
+
+def shares_transactions(engine: Engine) -> bool:
+    """Whether :func:`shared_transaction` makes one transaction on ``engine`` (see there)."""
+    return engine.dialect.name == "postgresql"
 
 
 @contextmanager
@@ -168,16 +239,16 @@ def shared_transaction(engine: Engine) -> Iterator[None]:
     waits; there the block runs as it is and each store commits on its own. A nested
     block joins the outer one.
     """
-    if engine.dialect.name != "postgresql" or _SHARED.get() is not None:
+    if not shares_transactions(engine) or _SHARED.get() is not None:
         yield
         return
     with engine.connect() as connection:
-        shared = SharedTransaction(engine, connection)
+        shared = SharedTransaction(engine, connection, DeferredWrites(connection))
         token = _SHARED.set(shared)
         try:
             with connection.begin():
                 yield
-                shared.flush()
+                shared.writes.flush()
         except BaseException:
             for forget in shared.after_rollback:
                 forget()
@@ -192,6 +263,12 @@ def joined_transaction(engine: Engine) -> SharedTransaction | None:
     """The :func:`shared_transaction` this thread is in on ``engine``, if any."""
     shared = _SHARED.get()
     return shared if shared is not None and shared.engine is engine else None
+
+
+def deferred_writes(engine: Engine, connection: Connection) -> DeferredWrites | None:
+    """The writes deferred in the shared transaction on ``connection``, if it is one."""
+    shared = joined_transaction(engine)
+    return shared.writes if shared is not None and shared.connection is connection else None
 
 
 @dataclass(frozen=True)
@@ -285,13 +362,42 @@ class Prepared:
         except self._driver_error as exc:
             raise self._as_sqlalchemy_error(exc, rows) from exc
 
+    @staticmethod
+    def run_together(
+        connection: Connection, statements: Sequence[Statement], counted: Sequence[bool]
+    ) -> list[int]:
+        """Execute ``statements`` in order, their results unread; the row counts of those
+        ``counted`` says (-1 for the others).
+
+        On PostgreSQL, two or more go in one psycopg pipeline, synchronised once: one round
+        trip. They share the connection's kept cursor, which holds only the last result,
+        so a counted statement gets a cursor of its own.
+        """
+        if len(statements) < 2 or not statements[0][0]._raw:
+            return [statement.run(connection, values).rowcount for statement, values in statements]
+        from psycopg import RawCursor
+
+        driver = connection.connection.driver_connection
+        kept = _raw_cursor(connection)
+        cursors = [RawCursor(driver) if count else kept for count in counted]  # type: ignore[arg-type]
+        first = statements[0][0]
+        try:
+            with driver.pipeline():  # type: ignore[union-attr]
+                for cursor, (statement, values) in zip(cursors, statements, strict=True):
+                    cursor.execute(statement._sql, statement._bound(values))
+        except first._driver_error as exc:
+            raise _as_sqlalchemy_error(
+                exc,
+                ";\n".join(statement._sql for statement, _ in statements),
+                [values for _, values in statements],
+                first._dialect,
+            ) from exc
+        return [
+            cursor.rowcount if count else -1 for cursor, count in zip(cursors, counted, strict=True)
+        ]
+
     def _as_sqlalchemy_error(self, exc: Exception, parameters: Any) -> StatementError:
-        """The driver's error as SQLAlchemy raises it (a ``DBAPIError`` subclass with the
-        driver's error as ``orig``): callers tell deadlocks, conflicts and lost connections
-        apart the same way whichever way a statement ran."""
-        return DBAPIError.instance(
-            self._sql, parameters, exc, self._driver_error, dialect=self._dialect
-        )
+        return _as_sqlalchemy_error(exc, self._sql, parameters, self._dialect)
 
     def _bound(self, parameters: Mapping[str, Any]) -> list[Any]:
         values = {**self._defaults, **parameters}
@@ -314,6 +420,15 @@ class Prepared:
                 for process, value in zip(processors, row, strict=True)
             ]
         )
+
+
+def _as_sqlalchemy_error(
+    exc: Exception, sql: str, parameters: Any, dialect: Dialect
+) -> StatementError:
+    """The driver's error as SQLAlchemy raises it (a ``DBAPIError`` subclass with the
+    driver's error as ``orig``): callers tell deadlocks, conflicts and lost connections
+    apart the same way whichever way a statement ran."""
+    return DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
 _CURSOR = "dispatch_engine.raw_cursor"

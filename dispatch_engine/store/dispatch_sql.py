@@ -61,7 +61,7 @@ from dispatch_engine.dispatch.ports import Clock, SystemClock
 from dispatch_engine.errors import ConflictError
 from dispatch_engine.fleet.model import Fleet, Vehicle, VehicleStatus
 from dispatch_engine.store.audit_sql import AuditLog
-from dispatch_engine.store.db import Prepared, joined_transaction
+from dispatch_engine.store.db import Prepared, deferred_writes, joined_transaction
 from dispatch_engine.store.models import (
     ApiKeyRow,
     DispatchEventRow,
@@ -388,7 +388,7 @@ class SqlDispatchStore:
                 }
                 for action, details in incident_changes(before, incident)
             ]
-            self._audits.add(connection, entries)
+            self._audits.add(connection, entries, deferred_writes(self._engine, connection))
         if unit is not None:
             unit.read[incident.id] = (version, incident)
             unit.saved.append((before, incident))
