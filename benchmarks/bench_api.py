@@ -42,11 +42,12 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -182,7 +183,7 @@ async def post_report(client: aiohttp.ClientSession, number: int, site: np.ndarr
         return Answer(answer.status, bool(body and body["assignments"]))
 
 
-def timed(run: Callable[[], Awaitable[tuple[np.ndarray, float, list[Answer]]]]) -> Phase:
+def timed(run: Callable[[], Coroutine[Any, Any, tuple[np.ndarray, float, list[Answer]]]]) -> Phase:
     """Run one phase's load in a fresh event loop, with this process's CPU time.
 
     The loop is uvloop's, as the servers': the client then costs about a quarter less CPU
