@@ -78,7 +78,7 @@ def main() -> None:
         store=store, router=router, classifier=classifier, clock=ManualClock(NOON)
     )
     dispatcher.locator.locate(fleet.vehicles)  # pin the fleet, as a running service has
-    decision_ms = []
+    decision_ms: list[float] = []
     for k, (lat, lon) in enumerate(random_positions(network, rng, DECISIONS)):
         request = IncidentRequest(
             f"D{k}",
@@ -95,7 +95,6 @@ def main() -> None:
             a
         ) in incident.active():  # the car is free again for the next decision: same fleet each time
             store.save_vehicles([fleet.vehicle(a.vehicle_id)])
-    decision_ms = np.array(decision_ms)
 
     seeds = []
     for seed in SEEDS:

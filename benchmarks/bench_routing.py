@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -54,26 +55,20 @@ def main() -> None:
 
     vehicles = engine.locate(*random_points(VEHICLES))
     incidents = engine.locate(*random_points(INCIDENTS))
-    m2o_ms = np.array(
-        [
-            timed_ms(lambda i=i: engine.many_to_one(vehicles, incidents.take([i])), 1)[0]
-            for i in range(INCIDENTS)
-        ]
-    )
+
+    def many_to_one(i: int, cutoff_s: float | None = None) -> np.ndarray:
+        return engine.many_to_one(vehicles, incidents.take([i]), cutoff_s=cutoff_s)
+
+    m2o_ms = np.array([timed_ms(partial(many_to_one, i), 1)[0] for i in range(INCIDENTS)])
     cutoff_ms = np.array(
-        [
-            timed_ms(
-                lambda i=i: engine.many_to_one(vehicles, incidents.take([i]), cutoff_s=1800), 1
-            )[0]
-            for i in range(INCIDENTS)
-        ]
+        [timed_ms(partial(many_to_one, i, cutoff_s=1800), 1)[0] for i in range(INCIDENTS)]
     )
 
     graph = network.to_graph()
     reverse = graph.reverse(copy=False)
     osmid = network.node_osmid
     vehicle_nodes = [int(osmid[n]) for n in rng.choice(network.n_nodes, VEHICLES, replace=False)]
-    nx_ms = []
+    nx_ms: list[float] = []
     for _i in range(NETWORKX_INCIDENTS):
         target = int(osmid[rng.integers(network.n_nodes)])
 
@@ -82,7 +77,6 @@ def main() -> None:
             return [lengths.get(v, np.inf) for v in vehicle_nodes]
 
         nx_ms.append(timed_ms(networkx_many_to_one, 1)[0])
-    nx_ms = np.array(nx_ms)
 
     sources = engine.locate(*random_points(500))
     targets = engine.locate(*random_points(2000))
@@ -164,13 +158,13 @@ def measure_cch(settings, network, vehicles, incidents, sources, targets, random
 
     cch.prepare(at=PEAK)  # the first hour off free flow also sets up the profile's arrays
     seen = {tuple(cch.traffic.speed_factors(None)), tuple(cch.traffic.speed_factors(PEAK))}
-    customize_s = []
+    customize_s: list[float] = []
     for hour in range(1, 168):  # each new traffic state is one customization
         at = PEAK + timedelta(hours=hour)
         key = tuple(cch.traffic.speed_factors(at))
         if key not in seen and len(customize_s) < CUSTOMIZATIONS:
             seen.add(key)
-            customize_s.append(timed_ms(lambda at=at: cch.prepare(at=at), 1)[0] / 1000)
+            customize_s.append(timed_ms(partial(cch.prepare, at=at), 1)[0] / 1000)
 
     m2o_times = []
     m2o_ms = []
@@ -178,10 +172,11 @@ def measure_cch(settings, network, vehicles, incidents, sources, targets, random
         start = time.perf_counter()
         m2o_times.append(cch.many_to_one(vehicles, incidents.take([i])))
         m2o_ms.append((time.perf_counter() - start) * 1000)
-    peak_ms = [
-        timed_ms(lambda i=i: cch.many_to_one(vehicles, incidents.take([i]), at=PEAK), 1)[0]
-        for i in range(INCIDENTS)
-    ]
+
+    def many_to_one_at_peak(i: int) -> np.ndarray:
+        return cch.many_to_one(vehicles, incidents.take([i]), at=PEAK)
+
+    peak_ms = [timed_ms(partial(many_to_one_at_peak, i), 1)[0] for i in range(INCIDENTS)]
 
     # the whole fleet moves: locate 500 new positions; the next query re-pins the fleet's
     # junctions in the search (its surcharge over the same query once pinned)

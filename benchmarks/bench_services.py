@@ -63,7 +63,10 @@ def random_places(network: CompiledNetwork, rng: np.random.Generator, k: int) ->
     """Road nodes near the urban core (80 %) or Maba (20 %)."""
     points = []
     for share, (lat, lon, radius_m) in zip((0.8, 0.2), CENTRES, strict=True):
-        near = np.flatnonzero(haversine_m(network.node_lat, network.node_lon, lat, lon) < radius_m)
+        near = np.flatnonzero(
+            haversine_m(network.node_lat, network.node_lon, np.asarray(lat), np.asarray(lon))
+            < radius_m
+        )
         chosen = rng.choice(near, round(k * share), replace=False)
         points.append(np.column_stack([network.node_lat[chosen], network.node_lon[chosen]]))
     return np.vstack(points)[:k]
@@ -150,18 +153,18 @@ def nearest_neighbour(problem: DayProblem) -> tuple[int, int]:
         tech = min(active, key=lambda t: (free_at[t], t))
         options = []  # (start, drive, kind, job, end, ready)
         for j in sorted(dropped[tech]):
-            leg = back_leg(j, dropped[tech][j], free_at[tech], here[tech])
+            back = back_leg(j, dropped[tech][j], free_at[tech], here[tech])
             rest = {k: r for k, r in dropped[tech].items() if k != j}
             place = problem.jobs[j].place_location
-            if leg and can_finish(tech, leg[1], place, rest):
+            if back and can_finish(tech, back[1], place, rest):
                 drive = travel[here[tech], problem.jobs[j].facility_location]
-                options.append((leg[0], drive, "back", j, leg[1], 0))
+                options.append((back[0], drive, "back", j, back[1], 0))
         for j in sorted(todo):
-            leg = out_leg(j, free_at[tech], here[tech])
+            out = out_leg(j, free_at[tech], here[tech])
             facility = problem.jobs[j].facility_location
-            if leg and can_finish(tech, leg[2], facility, dropped[tech] | {j: leg[1]}):
+            if out and can_finish(tech, out[2], facility, dropped[tech] | {j: out[1]}):
                 drive = travel[here[tech], problem.jobs[j].place_location]
-                options.append((leg[0], drive, "out", j, leg[2], leg[1]))
+                options.append((out[0], drive, "out", j, out[2], out[1]))
         if not options:
             active.discard(tech)
             continue

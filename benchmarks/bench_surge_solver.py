@@ -11,6 +11,9 @@ arrival guarantee.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import numpy as np
 
 from benchmarks.common import timed_ms, write_result
@@ -63,12 +66,12 @@ def surge_problem(rng: np.random.Generator) -> SurgeProblem:
 
 
 def main() -> None:
-    per_seed = []
+    per_seed: list[dict[str, Any]] = []
     for seed in SEEDS:
         problem = surge_problem(np.random.default_rng(seed))
         joint = assign_jointly(problem)
         greedy = assign_greedy(problem)
-        joint_ms = timed_ms(lambda problem=problem: assign_jointly(problem), 3)
+        joint_ms = timed_ms(partial(assign_jointly, problem), 3)
         finite = problem.eta_s[np.isfinite(problem.eta_s)]
         per_seed.append(
             {
