@@ -58,6 +58,7 @@ def local_servers(
     env: Mapping[str, str],
     log: Path,
     workers: int = 1,
+    cwd: Path | None = None,
 ) -> Iterator[list[LocalServer]]:
     """Start ``count`` servers on one database together, wait until each answers
     ``/healthz``, yield them, and stop them (SIGTERM, then SIGKILL after 10 s).
@@ -74,6 +75,9 @@ def local_servers(
         Where the servers' output goes (appended).
     workers
         The ``--workers`` of every server (processes sharing its port).
+    cwd
+        Where the servers run (default here): their code is the tree found there first,
+        so a checkout of another commit serves its own code (``benchmarks.compare_api``).
     """
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
@@ -82,7 +86,11 @@ def local_servers(
                 port = free_port()
                 command = serve_command(port, database, fleet, workers)
                 process = subprocess.Popen(
-                    command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
+                    command,
+                    cwd=cwd,
+                    env={**os.environ, **env},
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
                 )
                 started.append((f"http://127.0.0.1:{port}", process))
         for base_url, process in started:

@@ -31,20 +31,18 @@ from pathlib import Path
 from typing import Annotated
 
 import aiohttp
-import httpx
 import numpy as np
 import typer
 import uvloop
 from sqlalchemy import text
 
-from api.local import free_port, serve_command
+from api.local import local_servers
 from benchmarks.bench_api import SEED, VEHICLES, database, report, road_points, write_fleet
 from dispatch_engine.store.db import make_engine
 from dispatch_engine.store.dispatch_sql import SqlApiKeys
 from dispatch_engine.store.migrate import upgrade
 
 WARMUP = 100  # reports per server before the first round (connections, statement caches)
-START_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -54,14 +52,12 @@ class Server:
     base_url: str
     key: str
     database: str
-    process: subprocess.Popen[bytes]
+    pid: int
 
     def pids(self) -> list[int]:
         """The supervisor and its worker processes."""
-        found = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-        ).stdout
-        return [self.process.pid, *map(int, found.split())]
+        found = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
+        return [self.pid, *map(int, found.stdout.split())]
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -106,28 +102,18 @@ def start(tree: Path, directory: Path, fleet: Path, stack: ExitStack) -> Server:
     upgrade(engine)
     key = SqlApiKeys(engine).create("dispatcher")[1]
     engine.dispose()
-    port = free_port()
-    log = stack.enter_context((directory / f"server-{port}.log").open("wb"))
-    process = subprocess.Popen(
-        serve_command(port, url, fleet, 2),
-        cwd=tree,
-        env={**os.environ, "DISPATCH_ESCALATION_CHECK_S": "0"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    [server] = stack.enter_context(
+        local_servers(
+            1,
+            database=url,
+            fleet=fleet,
+            env={"DISPATCH_ESCALATION_CHECK_S": "0"},
+            log=directory / f"server-{tree.name}.log",
+            workers=2,
+            cwd=tree,
+        )
     )
-    stack.callback(process.wait)
-    stack.callback(process.terminate)
-    server = Server(f"http://127.0.0.1:{port}", key, url, process)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server of {tree} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server of {tree} not healthy within {START_TIMEOUT_S:.0f} s")
+    return Server(server.base_url, key, url, server.pid)
 
 
 async def compare(servers: list[Server], sites: np.ndarray, rate: float, rounds: int) -> None:

@@ -506,12 +506,10 @@ class SqlClaimsTransaction:
         ]
 
     def add_notice(self, notice: Notice) -> None:
-        """Where writes are deferred (PostgreSQL) the row is written before the commit."""
-        values = {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)}
-        if self._writes is not None:
-            self._writes.add(self._sql.add_notice, values)
-        else:
-            self._sql.add_notice.run(self._connection, values)
+        self._write(
+            self._sql.add_notice,
+            {"claim_id": self._claim_id(notice.claim_number), **_notice_values(notice)},
+        )
 
     def pending_notices(self, channels: Collection[Channel], *, limit: int) -> list[Notice]:
         self._send_deferred()

@@ -8,7 +8,6 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, update
@@ -16,17 +15,12 @@ from sqlalchemy.orm import Session
 
 from dispatch_engine.claims.audit import AuditEntry
 from dispatch_engine.claims.calendar import BusinessCalendar
-from dispatch_engine.claims.lifecycle import ClaimState
-from dispatch_engine.claims.reporting import ReportDesk
 from dispatch_engine.dispatch.model import Event, EventType, IncidentRequest, IncidentStatus
 from dispatch_engine.dispatch.ports import ManualClock
 from dispatch_engine.dispatch.service import DISPATCHABLE, Dispatcher
 from dispatch_engine.errors import ConflictError, InvalidInputError, NotFoundError
 from dispatch_engine.fleet.model import VehicleKind, VehicleStatus
 from dispatch_engine.geo.zones import ZoneClassifier
-from dispatch_engine.network.compile import compile_graph
-from dispatch_engine.network.engine import EstimateEngine, RoadEngine
-from dispatch_engine.network.router import Router
 from dispatch_engine.records import evolve
 from dispatch_engine.store.dispatch_sql import (
     SqlApiKeys,
@@ -37,16 +31,10 @@ from dispatch_engine.store.dispatch_sql import (
 )
 from dispatch_engine.store.memory import MemoryDispatchStore
 from dispatch_engine.store.models import AuditLogRow, ClaimRow
-from tests.claims.factories import at, make_claim, make_report
+from tests.claims.factories import at, make_claim
 from tests.fleet.factories import make_fleet, make_vehicle
 
 NOW = at("2025-09-30 10:05")
-
-
-@pytest.fixture(scope="module")
-def router(grid_graph) -> Router:
-    road = RoadEngine(compile_graph(grid_graph), snap_max_m=2000.0, offroad_speed_kph=15.0)
-    return Router(road, EstimateEngine(detour_factor=1.35, speed_kph=65.0))
 
 
 @pytest.fixture
@@ -368,41 +356,6 @@ def test_the_memory_store_refuses_a_duplicate_id_before_claiming(fleet, router, 
         dispatcher.dispatch(request(first.id))
     assert refused.value.field == "id"
     assert memory.fleet() is fleet_after and memory.get_incident(first.id) == first
-
-
-def test_every_audit_entry_of_a_report_is_written_in_order(engine, fleet, store, router, settings):
-    """A report filed and dispatched (claims and dispatch store in one transaction on
-    PostgreSQL, the audit entries of both written together before the commit) leaves all
-    its audit entries, in the order they were made, on both databases."""
-    dispatch_store = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))
-    dispatch_store.sync_fleet()
-    clock = ManualClock(NOW)
-    dispatcher = Dispatcher(
-        store=dispatch_store,
-        router=router,
-        classifier=ZoneClassifier.from_settings(settings),
-        clock=clock,
-    )
-    desk = ReportDesk(
-        claims_store=store,
-        records=dispatch_store,
-        clock=clock,
-        calendar=BusinessCalendar(),
-        dispatcher=dispatcher,
-    )
-    taken = desk.take(make_report(estimate_yuan=Decimal("20000")), actor="desk-1")
-    assert taken.dispatched and taken.claim.state is ClaimState.DISPATCHED
-    with Session(engine) as session:
-        rows = session.scalars(select(AuditLogRow).order_by(AuditLogRow.id)).all()
-    assert [(row.entity, row.action) for row in rows] == [
-        ("claim", "claim.reported"),
-        ("incident", "incident.assigned"),
-        ("incident", "incident.status"),
-        ("claim", "claim.dispatched"),
-    ]
-    assert {row.entity_ref for row in rows} == {taken.claim.number}
-    assert rows[1].details["vehicle_id"] == taken.incident.assignments[0].vehicle_id
-    assert rows[3].details["incident_id"] == taken.incident.id
 
 
 def test_audit_entries_queued_in_a_shared_transaction(engine, fleet, store, dispatcher):

@@ -19,9 +19,6 @@ from dispatch_engine.dispatch.service import Dispatcher
 from dispatch_engine.errors import DispatchEngineError
 from dispatch_engine.fleet.model import VehicleKind, VehicleStatus
 from dispatch_engine.geo.zones import ZoneClassifier
-from dispatch_engine.network.compile import compile_graph
-from dispatch_engine.network.engine import EstimateEngine, RoadEngine
-from dispatch_engine.network.router import Router
 from dispatch_engine.store.dispatch_sql import SqlDispatchStore
 from dispatch_engine.store.models import AuditLogRow, IncidentRow, VehicleStateRow
 from tests.claims.factories import at, make_report
@@ -38,12 +35,6 @@ class FailsAfterBooking(Dispatcher):
         incident = self._fill(self.open_incident(request))
         assert incident.assignments, "the test needs a vehicle booked before the failure"
         raise DispatchEngineError("routing failed after booking", field="location")
-
-
-@pytest.fixture(scope="module")
-def router(grid_graph) -> Router:
-    road = RoadEngine(compile_graph(grid_graph), snap_max_m=2000.0, offroad_speed_kph=15.0)
-    return Router(road, EstimateEngine(detour_factor=1.35, speed_kph=65.0))
 
 
 @pytest.fixture
@@ -120,3 +111,25 @@ def test_a_dispatch_failing_after_booking_leaves_the_claim_filed_and_no_vehicle_
         assert tx.get_claim(taken.claim.number).state is ClaimState.REPORTED
     again = desk.take(make_report(**NEEDS_SURVEY), actor="desk-1", idempotency_key="k-1")
     assert again.claim.number == taken.claim.number
+
+
+def test_every_audit_entry_of_a_report_is_written_in_order(
+    engine, store, dispatch_store, router, settings
+):
+    """A report filed and dispatched (claims and dispatch store in one transaction on
+    PostgreSQL, the audit entries of both written together before the commit) leaves all
+    its audit entries, in the order they were made, on both databases."""
+    desk = desk_with(Dispatcher, store, dispatch_store, router, settings)
+    taken = desk.take(make_report(**NEEDS_SURVEY), actor="desk-1")
+    assert taken.dispatched and taken.claim.state is ClaimState.DISPATCHED
+    with Session(engine) as session:
+        rows = session.scalars(select(AuditLogRow).order_by(AuditLogRow.id)).all()
+    assert [(row.entity, row.action) for row in rows] == [
+        ("claim", "claim.reported"),
+        ("incident", "incident.assigned"),
+        ("incident", "incident.status"),
+        ("claim", "claim.dispatched"),
+    ]
+    assert {row.entity_ref for row in rows} == {taken.claim.number}
+    assert rows[1].details["vehicle_id"] == taken.incident.assignments[0].vehicle_id
+    assert rows[3].details["incident_id"] == taken.incident.id
