@@ -13,7 +13,8 @@ the API keys.
   status changes and the incident's status moves, with the actor :func:`acting_as` names.
 - :meth:`SqlDispatchStore.one_transaction` runs the store calls of a block (one dispatch:
   read, vehicle claims, save) in a single PostgreSQL transaction: fewer round trips, and
-  a vehicle is never left booked for an incident that was not saved.
+  a vehicle is never left booked for an incident that was not saved (on SQLite, where
+  each call commits, a failed block puts its claims back).
 
 Rows never leave this module: callers get the core's records.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import math
 import secrets
 import threading
@@ -52,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from dispatch_engine.dispatch.lifecycle import CLOSED
@@ -68,6 +70,8 @@ from dispatch_engine.store.models import (
     IncidentRow,
     VehicleStateRow,
 )
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 KEY_PREFIX = "sgd_"
@@ -161,6 +165,9 @@ class SqlDispatchStore:
         self._refresh_s = refresh_s
         self._fresh_until = -math.inf
         self._unit: ContextVar[_Unit | None] = ContextVar("dispatch_store_unit", default=None)
+        self._claims: ContextVar[list[_Claim] | None] = ContextVar(
+            "dispatch_store_claims", default=None
+        )
         self._grouping = engine.dialect.name == "postgresql"
 
     # --- transactions ---------------------------------------------------------------------
@@ -183,11 +190,19 @@ class SqlDispatchStore:
         blocks on existing incidents (events, surge, escalation checks): there the lock
         makes the read current.
 
+        Where each call commits on its own (SQLite), a block that fails puts back the
+        vehicles it claimed (:meth:`_claims_undone_on_failure`), so none is left booked for
+        an incident that was never saved.
+
         Inside a ``store.db.shared_transaction`` the block joins that transaction: it is
         committed (and observers told) or rolled back with it.
         """
-        if self._unit.get() is not None or not (self._grouping or serialise):
+        if self._unit.get() is not None:
             yield
+            return
+        if not (self._grouping or serialise):
+            with self._claims_undone_on_failure():
+                yield
             return
         shared = joined_transaction(self._engine)
         unit = _Unit(self._engine, None if shared is None else shared.connection)
@@ -210,6 +225,51 @@ class SqlDispatchStore:
         else:
             shared.after_commit.append(lambda: self._announce(unit))
             shared.after_rollback.append(self._forget_claims)
+
+    @contextmanager
+    def _claims_undone_on_failure(self) -> Iterator[None]:
+        """Note the vehicles claimed in the block; if it raises, set each back to the status
+        it was claimed from, unless an incident saved in the block holds it or something
+        changed it since (its status or ``updated_at`` differ). Nested blocks leave it to
+        the outermost one."""
+        if self._claims.get() is not None:
+            yield
+            return
+        claims: list[_Claim] = []
+        token = self._claims.set(claims)
+        try:
+            yield
+        except BaseException:
+            self._undo_claims(claims)
+            raise
+        finally:
+            self._claims.reset(token)
+
+    def _keep_claims_of(self, incident: Incident) -> None:
+        """A saved incident holds its vehicles: a later failure of the block must not put
+        them back (the incident would then send a vehicle another could book)."""
+        claims = self._claims.get()
+        if claims:
+            held = {assignment.vehicle_id for assignment in incident.assignments}
+            claims[:] = [claim for claim in claims if claim.vehicle_id not in held]
+
+    def _undo_claims(self, claims: list[_Claim]) -> None:
+        """Release ``claims`` (newest first) on a best-effort basis: the block's own error is
+        the one the caller sees; a failed release is logged with the vehicle's id."""
+        for claim in reversed(claims):
+            parameters = {
+                "b_id": claim.vehicle_id,
+                "b_status": str(claim.status),
+                "b_updated_at": claim.at,
+                "status": str(claim.previous),
+                "updated_at": self._clock.now(),
+            }
+            try:
+                with self._transaction() as connection:
+                    self._statements.undo_claim.run(connection, parameters)
+            except SQLAlchemyError:
+                logger.exception("vehicle %s stays booked: releasing it failed", claim.vehicle_id)
+        self._forget_claims()
 
     def _announce(self, unit: _Unit) -> None:
         """Tell the observer of the incidents a committed block saved."""
@@ -315,11 +375,12 @@ class SqlDispatchStore:
         concurrent writer commits; SQLite runs one writer at a time), so of two racing
         requests exactly one sees a row updated.
         """
+        now = self._clock.now()
         parameters = {
             "b_id": vehicle_id,
             "allowed": [str(s) for s in allowed],
             "status": str(status),
-            "updated_at": self._clock.now(),
+            "updated_at": now,
         }
         with self._transaction() as connection:
             row = self._statements.claim_vehicle.run(connection, parameters).first()
@@ -327,6 +388,12 @@ class SqlDispatchStore:
             return None
         with self._fleet_lock:
             vehicle = self._fleet.vehicle(vehicle_id)
+        claims = self._claims.get()
+        if claims is not None:
+            # The status the caller ranked it by (the row was in an allowed one; a stale
+            # read falls back to the first allowed status by name: ``available``).
+            previous = vehicle.status if vehicle.status in allowed else min(allowed)
+            claims.append(_Claim(vehicle_id, previous, status, now))
         claimed = dataclasses.replace(vehicle, status=status, lat=row.lat, lon=row.lon)
         self._remember([claimed])
         return claimed
@@ -389,6 +456,7 @@ class SqlDispatchStore:
                 for action, details in incident_changes(before, incident)
             ]
             self._audits.add(connection, entries, deferred_writes(self._engine, connection))
+        self._keep_claims_of(incident)
         if unit is not None:
             unit.read[incident.id] = (version, incident)
             unit.saved.append((before, incident))
@@ -596,6 +664,16 @@ class _Statements:
             .returning(vehicles.lat, vehicles.lon),
             dialect,
         )
+        self.undo_claim = Prepared(
+            update(_VEHICLES)
+            .where(
+                vehicles.id == bindparam("b_id"),
+                vehicles.status == bindparam("b_status"),
+                vehicles.updated_at == bindparam("b_updated_at"),
+            )
+            .values(status=bindparam("status"), updated_at=bindparam("updated_at")),
+            dialect,
+        )
         self.get_incident = Prepared(get_incident, dialect)
         self.lock_incident = Prepared(get_incident.with_for_update(), dialect)
         self.insert_new_incident = Prepared(
@@ -625,6 +703,16 @@ class _Statements:
             .returning(incidents.id),
             dialect,
         )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A vehicle claimed by a block that commits call by call: what to undo if it fails."""
+
+    vehicle_id: str
+    previous: VehicleStatus
+    status: VehicleStatus
+    at: datetime
 
 
 class _Unit:

@@ -176,6 +176,60 @@ def test_one_transaction_rolls_back_together(engine, fleet, dispatcher, dispatch
     assert other.refresh_fleet().vehicle("S3").status is VehicleStatus.AVAILABLE
 
 
+def test_a_failed_block_leaves_no_vehicle_booked(engine, fleet, dispatch_store):
+    """Vehicles claimed by a block that raises are free again afterwards, each in the status
+    it was claimed from, in the database and the store's fleet: rolled back on PostgreSQL,
+    put back on SQLite (where the claims had committed)."""
+    returning = dataclasses.replace(
+        dispatch_store.fleet().vehicle("S4"), status=VehicleStatus.RETURNING
+    )
+    dispatch_store.save_vehicles([returning])
+    with pytest.raises(RuntimeError), dispatch_store.one_transaction():
+        with dispatch_store.one_transaction():  # a nested block leaves it to the outer one
+            for vehicle_id in ("S3", "S4"):
+                claimed = dispatch_store.claim_vehicle(
+                    vehicle_id, allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE
+                )
+                assert claimed is not None
+        raise RuntimeError("crash after the claims")
+    for store in (dispatch_store, SqlDispatchStore(engine, fleet, clock=ManualClock(NOW))):
+        vehicles = store.fleet()
+        assert vehicles.vehicle("S3").status is VehicleStatus.AVAILABLE
+        assert vehicles.vehicle("S4").status is VehicleStatus.RETURNING
+
+
+def test_a_failed_block_keeps_what_it_no_longer_owns(engine, fleet, dispatcher, dispatch_store):
+    """SQLite, where a block's calls commit one by one: a block that fails after saving an
+    incident leaves that incident's vehicle booked (the incident sends it), and a vehicle
+    that another request changed since the claim keeps that change, whether its status
+    (on scene) or only its time (freed and booked again by someone else)."""
+    if engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL rolls the whole block back")
+    other = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW + timedelta(minutes=1)))
+    with pytest.raises(RuntimeError), dispatch_store.one_transaction():
+        sent = dispatcher.dispatch(request("SG-20250930-000001"))  # claims, then saves
+        held = sent.assignments[0].vehicle_id
+        on_scene, booked_again = [v for v in ("S1", "S3", "S4") if v != held][:2]
+        for vehicle_id in (on_scene, booked_again):
+            dispatch_store.claim_vehicle(
+                vehicle_id, allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE
+            )
+        live = other.refresh_fleet()
+        other.save_vehicles(
+            [
+                dataclasses.replace(live.vehicle(on_scene), status=VehicleStatus.ON_SCENE),
+                dataclasses.replace(live.vehicle(booked_again), status=VehicleStatus.AVAILABLE),
+            ]
+        )
+        other.claim_vehicle(booked_again, allowed=DISPATCHABLE, status=VehicleStatus.EN_ROUTE)
+        raise RuntimeError("crash after the save")
+    vehicles = SqlDispatchStore(engine, fleet, clock=ManualClock(NOW)).fleet()
+    assert vehicles.vehicle(held).status is VehicleStatus.EN_ROUTE
+    assert vehicles.vehicle(on_scene).status is VehicleStatus.ON_SCENE
+    assert vehicles.vehicle(booked_again).status is VehicleStatus.EN_ROUTE
+    assert dispatch_store.get_incident(sent.id) == sent
+
+
 def test_claims_and_dispatch_commit_together(engine, fleet, dispatcher, store):
     """Inside ``SqlClaimsStore.together`` a claim and a dispatch block are one transaction
     on PostgreSQL: a failure after both leaves neither, and the observer hears of a saved

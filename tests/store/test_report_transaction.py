@@ -90,11 +90,10 @@ def test_claim_and_dispatch_commit_once_on_postgresql(
 def test_a_dispatch_failing_after_booking_leaves_the_claim_filed_and_no_vehicle_booked(
     engine, store, dispatch_store, router, settings
 ):
-    """The claim is filed once, waiting, with the reason in its audit trail, on both
-    databases; on PostgreSQL the failed dispatch's booking is rolled back too (database
-    and the store's fleet). SQLite commits each dispatch call on its own (see
-    ``SqlDispatchStore.one_transaction``): a vehicle booked before such a failure stays
-    booked there."""
+    """The claim is filed once, waiting, with the reason in its audit trail, and the failed
+    dispatch's booking is undone (database and the store's fleet) on both databases:
+    rolled back on PostgreSQL, put back on SQLite, where each dispatch call commits on its
+    own (see ``SqlDispatchStore.one_transaction``)."""
     desk = desk_with(FailsAfterBooking, store, dispatch_store, router, settings)
     taken = desk.take(make_report(**NEEDS_SURVEY), actor="desk-1", idempotency_key="k-1")
     assert not taken.dispatched and taken.claim.state is ClaimState.REPORTED
@@ -102,9 +101,8 @@ def test_a_dispatch_failing_after_booking_leaves_the_claim_filed_and_no_vehicle_
         statuses = dict(session.execute(select(VehicleStateRow.id, VehicleStateRow.status)).all())
         incidents = session.scalars(select(IncidentRow.id)).all()
         actions = session.scalars(select(AuditLogRow.action).order_by(AuditLogRow.id)).all()
-    if engine.dialect.name == "postgresql":
-        assert statuses == {"S1": "available", "S2": "available", "T1": "available"}
-        assert {v.status for v in dispatch_store.fleet().vehicles} == {VehicleStatus.AVAILABLE}
+    assert statuses == {"S1": "available", "S2": "available", "T1": "available"}
+    assert {v.status for v in dispatch_store.fleet().vehicles} == {VehicleStatus.AVAILABLE}
     assert incidents == []
     assert actions == ["claim.reported", "claim.dispatch_failed"]
     with store.transaction() as tx:
