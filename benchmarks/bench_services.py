@@ -63,10 +63,7 @@ def random_places(network: CompiledNetwork, rng: np.random.Generator, k: int) ->
     """Road nodes near the urban core (80 %) or Maba (20 %)."""
     points = []
     for share, (lat, lon, radius_m) in zip((0.8, 0.2), CENTRES, strict=True):
-        near = np.flatnonzero(
-            haversine_m(network.node_lat, network.node_lon, np.asarray(lat), np.asarray(lon))
-            < radius_m
-        )
+        near = np.flatnonzero(haversine_m(network.node_lat, network.node_lon, lat, lon) < radius_m)
         chosen = rng.choice(near, round(k * share), replace=False)
         points.append(np.column_stack([network.node_lat[chosen], network.node_lon[chosen]]))
     return np.vstack(points)[:k]

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.sparse.csgraph import dijkstra
 
 from dispatch_engine.errors import InvalidInputError
@@ -120,10 +121,9 @@ class TravelTimeEngine(Protocol):
     ) -> Route: ...
 
 
-def haversine_m(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance in metres (broadcasting)."""
+def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> Any:
+    """Great-circle distance in metres, broadcast over arrays (a NumPy float for four
+    numbers, an array otherwise)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dlat, dlon = p2 - p1, np.radians(np.subtract(lon2, lon1))
     a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
