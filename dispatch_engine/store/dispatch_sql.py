@@ -256,6 +256,8 @@ class SqlDispatchStore:
     def _undo_claims(self, claims: list[_Claim]) -> None:
         """Release ``claims`` (newest first) on a best-effort basis: the block's own error is
         the one the caller sees; a failed release is logged with the vehicle's id."""
+        if not claims:
+            return
         for claim in reversed(claims):
             parameters = {
                 "b_id": claim.vehicle_id,
